@@ -1,0 +1,29 @@
+//! The core of faas-logs: what an OpenFaaS log provider is, independent of where logs live.
+//!
+//! - [`Request`] and [`parse_query`]: `GET /system/logs?name=&namespace=&instance=&since=&tail=&follow=`
+//!   parsed and validated per the wire contract (`docs/api.md`).
+//! - [`Message`]: one NDJSON line, byte-compatible with Go's `faas-provider/logs.Message`.
+//! - [`Requester`]: the trait a backend (journald, Kubernetes, Loki, memory) implements.
+//! - [`router`], [`Server`], [`serve`]: the HTTP surface every provider binary shares.
+//!
+//! With the `test-util` feature it also ships the conformance suite ([`conformance`]) that
+//! every backend must pass, and a raw HTTP/1.1 test client ([`testing`]).
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+mod error;
+mod memory;
+mod message;
+mod request;
+mod requester;
+mod time;
+
+pub use error::{BoxError, Error, Result};
+pub use memory::MemoryRequester;
+pub use message::{Message, OutputStream, trim_line_end};
+pub use request::{
+    FORBIDDEN_NAMESPACE, NamespacePolicy, Request, is_dns1123_label, is_dns1123_subdomain,
+    parse_query,
+};
+pub use requester::{LogStream, Requester};
+pub use time::{Timestamp, TimestampError};

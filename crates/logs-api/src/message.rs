@@ -1,0 +1,230 @@
+//! One log message and its NDJSON encoding, byte-for-byte what Go's `json.Encoder` writes for the
+//! `faas-provider/logs.Message` struct.
+
+use std::sync::Arc;
+
+use crate::time::Timestamp;
+
+/// Which output of the process a line came from, where the backend knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl OutputStream {
+    /// The wire name: `stdout` or `stderr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One log line of one function instance.
+///
+/// The first five fields are the Go `logs.Message`; `stream` and `level` are our optional
+/// extensions, written after them only when known (old clients ignore unknown fields).
+/// `name`, `namespace` and `instance` are shared (`Arc<str>`) because a stream repeats them on
+/// every message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The function name.
+    pub name: Arc<str>,
+    /// The namespace actually queried.
+    pub namespace: Arc<str>,
+    /// The backend's instance id: pod name, process id, or Loki instance label.
+    pub instance: Arc<str>,
+    /// When the line was logged.
+    pub timestamp: Timestamp,
+    /// The line, without its trailing newline.
+    pub text: String,
+    /// `stdout` or `stderr`, when the backend knows.
+    pub stream: Option<OutputStream>,
+    /// A log level (`info`, `error`, …), when the backend knows.
+    pub level: Option<Arc<str>>,
+}
+
+impl Message {
+    /// Appends this message as one JSON object and a `\n` to `out`.
+    ///
+    /// Field order and string escaping follow Go's `encoding/json` with its default HTML
+    /// escaping (`<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes), so the bytes equal what the
+    /// Go providers send.
+    pub fn write_ndjson(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"name\":");
+        write_json_string(&self.name, out);
+        out.extend_from_slice(b",\"namespace\":");
+        write_json_string(&self.namespace, out);
+        out.extend_from_slice(b",\"instance\":");
+        write_json_string(&self.instance, out);
+        out.extend_from_slice(b",\"timestamp\":\"");
+        self.timestamp.write_rfc3339_nano(out);
+        out.extend_from_slice(b"\",\"text\":");
+        write_json_string(&self.text, out);
+        if let Some(stream) = self.stream {
+            out.extend_from_slice(b",\"stream\":\"");
+            out.extend_from_slice(stream.as_str().as_bytes());
+            out.push(b'"');
+        }
+        if let Some(level) = &self.level {
+            out.extend_from_slice(b",\"level\":");
+            write_json_string(level, out);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// Strips one trailing `\n` (and a `\r` before it): `text` is the line without its newline.
+pub fn trim_line_end(text: &str) -> &str {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.strip_suffix('\r').unwrap_or(text)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes that Go escapes: control characters, `"`, `\`, and (HTML-safe mode) `<`, `>`, `&`.
+const fn needs_escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    // First byte of U+2028/U+2029 (E2 80 A8/A9); checked precisely below.
+    t[0xE2] = true;
+    t
+}
+static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
+
+fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    let b = s.as_bytes();
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !NEEDS_ESCAPE[c as usize] {
+            i += 1;
+            continue;
+        }
+        if c == 0xE2 {
+            if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) {
+                out.extend_from_slice(&b[start..i]);
+                out.extend_from_slice(if b[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+                i += 3;
+                start = i;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        out.extend_from_slice(&b[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 0xF) as usize]);
+            }
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message(text: &str) -> Message {
+        Message {
+            name: "figlet".into(),
+            namespace: "openfaas-fn".into(),
+            instance: "figlet-7d9c-x2".into(),
+            timestamp: Timestamp::from_unix_nanos(1_767_225_600_500_000_000),
+            text: text.to_owned(),
+            stream: None,
+            level: None,
+        }
+    }
+
+    fn line(m: &Message) -> String {
+        let mut out = Vec::new();
+        m.write_ndjson(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn writes_go_field_order_and_newline() {
+        assert_eq!(
+            line(&message("hello")),
+            "{\"name\":\"figlet\",\"namespace\":\"openfaas-fn\",\"instance\":\"figlet-7d9c-x2\",\
+             \"timestamp\":\"2026-01-01T00:00:00.5Z\",\"text\":\"hello\"}\n"
+        );
+    }
+
+    #[test]
+    fn escapes_like_go_json_encoder() {
+        // Expected bytes are what Go 1.22+ json.Encoder writes for these strings.
+        let cases = [
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("<b>&amp;</b>", r#""\u003cb\u003e\u0026amp;\u003c/b\u003e""#),
+            ("tab\there\r\n", r#""tab\there\r\n""#),
+            ("\u{0}\u{1}\u{8}\u{c}\u{1f}", r#""\u0000\u0001\b\f\u001f""#),
+            ("line\u{2028}sep\u{2029}", r#""line\u2028sep\u2029""#),
+            ("ünïcødé €", "\"ünïcødé €\""),
+            ("\u{7f}", "\"\u{7f}\""),
+        ];
+        for (input, want) in cases {
+            let mut out = Vec::new();
+            write_json_string(input, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn extra_fields_follow_the_go_fields() {
+        let mut m = message("x");
+        m.stream = Some(OutputStream::Stderr);
+        m.level = Some("error".into());
+        assert!(line(&m).ends_with(",\"text\":\"x\",\"stream\":\"stderr\",\"level\":\"error\"}\n"));
+    }
+
+    #[test]
+    fn trims_one_line_ending() {
+        assert_eq!(trim_line_end("a\n"), "a");
+        assert_eq!(trim_line_end("a\r\n"), "a");
+        assert_eq!(trim_line_end("a\n\n"), "a\n");
+        assert_eq!(trim_line_end("a"), "a");
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_a_json_parser(text in "\\PC*|[\\x00-\\x7f]*") {
+            let m = message(&text);
+            let l = line(&m);
+            prop_assert!(l.ends_with('\n'));
+            prop_assert_eq!(l.matches('\n').count(), 1);
+            let v: serde_json::Value = serde_json::from_str(l.trim_end()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(v["text"].as_str(), Some(text.as_str()));
+        }
+    }
+}
