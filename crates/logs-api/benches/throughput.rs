@@ -1,1 +1,2 @@
+//! Throughput benchmark (written next).
 fn main() {}

@@ -24,12 +24,18 @@ pub enum Error {
 impl Error {
     /// A backend failure with its cause.
     pub fn backend(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Error::Backend { message: message.into(), source: Some(source.into()) }
+        Error::Backend {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// A backend failure without an underlying error value.
     pub fn backend_msg(message: impl Into<String>) -> Self {
-        Error::Backend { message: message.into(), source: None }
+        Error::Backend {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// The message with its whole `source` chain, for the server log.

@@ -9,21 +9,34 @@
 //! With the `test-util` feature it also ships the conformance suite ([`conformance`]) that
 //! every backend must pass, and a raw HTTP/1.1 test client ([`testing`]).
 
+mod auth;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod error;
+mod http;
 mod memory;
 mod message;
+mod metrics;
 mod request;
 mod requester;
+mod server;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod time;
 
+pub use auth::{AuthError, BasicAuth};
 pub use error::{BoxError, Error, Result};
+pub use http::{HandlerConfig, router};
 pub use memory::MemoryRequester;
 pub use message::{Message, OutputStream, trim_line_end};
+pub use metrics::Metrics;
 pub use request::{
     FORBIDDEN_NAMESPACE, NamespacePolicy, Request, is_dns1123_label, is_dns1123_subdomain,
     parse_query,
 };
 pub use requester::{LogStream, Requester};
+pub use server::{
+    Config, RunningServer, ServeError, Server, ServerArgs, init_tracing, parse_duration, serve,
+    shutdown_signal,
+};
 pub use time::{Timestamp, TimestampError};

@@ -21,10 +21,13 @@ struct Log {
     len: Option<watch::Sender<usize>>,
 }
 
+/// Logs by (namespace, function name).
+type Logs = HashMap<(Arc<str>, Arc<str>), Arc<Log>>;
+
 /// Log lines held in memory, keyed by namespace and function name.
 #[derive(Default, Clone)]
 pub struct MemoryRequester {
-    logs: Arc<Mutex<HashMap<(Arc<str>, Arc<str>), Arc<Log>>>>,
+    logs: Arc<Mutex<Logs>>,
 }
 
 impl MemoryRequester {
@@ -37,13 +40,23 @@ impl MemoryRequester {
         let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
         logs.entry((namespace.into(), name.into()))
             .or_insert_with(|| {
-                Arc::new(Log { messages: RwLock::default(), len: Some(watch::channel(0).0) })
+                Arc::new(Log {
+                    messages: RwLock::default(),
+                    len: Some(watch::channel(0).0),
+                })
             })
             .clone()
     }
 
     /// Appends one line; followers see it at once.
-    pub fn push(&self, namespace: &str, name: &str, instance: &str, timestamp: Timestamp, text: &str) {
+    pub fn push(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: &str,
+        timestamp: Timestamp,
+        text: &str,
+    ) {
         self.push_message(Message {
             name: name.into(),
             namespace: namespace.into(),
@@ -70,7 +83,10 @@ impl MemoryRequester {
 
     /// How many followers are attached to this function's log right now.
     pub fn followers(&self, namespace: &str, name: &str) -> usize {
-        self.log(namespace, name).len.as_ref().map_or(0, watch::Sender::receiver_count)
+        self.log(namespace, name)
+            .len
+            .as_ref()
+            .map_or(0, watch::Sender::receiver_count)
     }
 }
 
@@ -111,10 +127,14 @@ impl Requester for MemoryRequester {
                         let rx_ref = rx.as_mut()?;
                         let len = *rx_ref.borrow_and_update();
                         if len > seen {
-                            let messages = log.messages.read().unwrap_or_else(PoisonError::into_inner);
+                            let messages =
+                                log.messages.read().unwrap_or_else(PoisonError::into_inner);
                             let batch: Vec<Message> = messages[seen..len]
                                 .iter()
-                                .filter(|m| request.wants_instance(&m.instance) && request.wants_time(m.timestamp))
+                                .filter(|m| {
+                                    request.wants_instance(&m.instance)
+                                        && request.wants_time(m.timestamp)
+                                })
                                 .cloned()
                                 .collect();
                             seen = len;
@@ -140,7 +160,11 @@ mod tests {
 
     async fn texts(r: &MemoryRequester, req: Request) -> Vec<String> {
         match r.query(req).await {
-            Ok(s) => s.map(|m| m.map(|m| m.text).unwrap_or_default()).collect().await,
+            Ok(s) => {
+                s.map(|m| m.map(|m| m.text).unwrap_or_default())
+                    .collect()
+                    .await
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -170,9 +194,23 @@ mod tests {
         let mut req = Request::new("ns", "f");
         req.follow = true;
         let mut s = r.query(req).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.next().await.and_then(Result::ok).map(|m| m.text).as_deref(), Some("old"));
+        assert_eq!(
+            s.next()
+                .await
+                .and_then(Result::ok)
+                .map(|m| m.text)
+                .as_deref(),
+            Some("old")
+        );
         r.push("ns", "f", "a", ts(2), "new");
-        assert_eq!(s.next().await.and_then(Result::ok).map(|m| m.text).as_deref(), Some("new"));
+        assert_eq!(
+            s.next()
+                .await
+                .and_then(Result::ok)
+                .map(|m| m.text)
+                .as_deref(),
+            Some("new")
+        );
         assert_eq!(r.followers("ns", "f"), 1);
         drop(s);
         assert_eq!(r.followers("ns", "f"), 0);

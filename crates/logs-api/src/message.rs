@@ -119,7 +119,11 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
         if c == 0xE2 {
             if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) {
                 out.extend_from_slice(&b[start..i]);
-                out.extend_from_slice(if b[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+                out.extend_from_slice(if b[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
                 i += 3;
                 start = i;
             } else {

@@ -42,7 +42,9 @@ impl Request {
 
     /// Whether `message_instance` passes the instance filter.
     pub fn wants_instance(&self, message_instance: &str) -> bool {
-        self.instance.as_deref().is_none_or(|want| want == message_instance)
+        self.instance
+            .as_deref()
+            .is_none_or(|want| want == message_instance)
     }
 
     /// Whether a message at `ts` passes the `since` filter.
@@ -83,7 +85,10 @@ impl NamespacePolicy {
     pub fn allows(&self, namespace: &str) -> bool {
         namespace != FORBIDDEN_NAMESPACE
             && is_dns1123_label(namespace)
-            && self.allowed.as_ref().is_none_or(|set| set.contains(namespace))
+            && self
+                .allowed
+                .as_ref()
+                .is_none_or(|set| set.contains(namespace))
     }
 }
 
@@ -92,7 +97,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -185,7 +191,9 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
         match Timestamp::parse_rfc3339(&since) {
             Ok(ts) => Some(ts),
             Err(e) => {
-                return invalid(format!("could not parse the log request: since {since:?} is {e}"));
+                return invalid(format!(
+                    "could not parse the log request: since {since:?} is {e}"
+                ));
             }
         }
     };
@@ -237,28 +245,55 @@ mod tests {
 
     #[test]
     fn tail_is_strict_go_atoi() {
-        assert_eq!(parse("name=f&tail=+5").map(|r| r.tail).ok(), Some(Some(5)));
+        // `%2B5` decodes to "+5", which Atoi accepts; an unencoded `+5` decodes to " 5" (Go too).
+        assert_eq!(
+            parse("name=f&tail=%2B5").map(|r| r.tail).ok(),
+            Some(Some(5))
+        );
+        assert_eq!(parse("name=f&tail=-1").map(|r| r.tail).ok(), Some(None));
+        assert!(invalid("name=f&tail=+5").contains("tail"));
         assert_eq!(parse("name=f&tail=0").map(|r| r.tail).ok(), Some(None));
         assert_eq!(parse("name=f&tail=").map(|r| r.tail).ok(), Some(None));
-        for bad in ["abc", "5.0", "%205", "5%20", "99999999999999999999", "0x10", "1e3"] {
-            assert!(invalid(&format!("name=f&tail={bad}")).contains("tail"), "{bad}");
+        for bad in [
+            "abc",
+            "5.0",
+            "%205",
+            "5%20",
+            "99999999999999999999",
+            "0x10",
+            "1e3",
+        ] {
+            assert!(
+                invalid(&format!("name=f&tail={bad}")).contains("tail"),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn follow_is_lenient_parse_bool() {
         for yes in ["1", "t", "T", "TRUE", "true", "True"] {
-            assert!(parse(&format!("name=f&follow={yes}")).is_ok_and(|r| r.follow), "{yes}");
+            assert!(
+                parse(&format!("name=f&follow={yes}")).is_ok_and(|r| r.follow),
+                "{yes}"
+            );
         }
         for no in ["0", "f", "false", "yes", "tRuE", "", "2"] {
-            assert!(parse(&format!("name=f&follow={no}")).is_ok_and(|r| !r.follow), "{no}");
+            assert!(
+                parse(&format!("name=f&follow={no}")).is_ok_and(|r| !r.follow),
+                "{no}"
+            );
         }
     }
 
     #[test]
     fn since_needs_full_rfc3339() {
-        let r = parse("name=f&since=2026-01-01T00:00:00.25%2B01:00").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.since, Timestamp::parse_rfc3339("2025-12-31T23:00:00.25Z").ok());
+        let r =
+            parse("name=f&since=2026-01-01T00:00:00.25%2B01:00").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.since,
+            Timestamp::parse_rfc3339("2025-12-31T23:00:00.25Z").ok()
+        );
         // An unencoded '+' is a space after form decoding.
         assert!(invalid("name=f&since=2026-01-01T00:00:00+01:00").contains("since"));
         assert!(invalid("name=f&since=2026-01-01").contains("since"));
@@ -268,7 +303,15 @@ mod tests {
     fn name_is_required_and_validated() {
         assert!(invalid("").contains("name is required"));
         assert!(invalid("name=").contains("name is required"));
-        for bad in ["Figlet", "fig_let", "-f", "f-", "a%22%7D", "a%20or%201", &"a".repeat(64)] {
+        for bad in [
+            "Figlet",
+            "fig_let",
+            "-f",
+            "f-",
+            "a%22%7D",
+            "a%20or%201",
+            &"a".repeat(64),
+        ] {
             assert!(invalid(&format!("name={bad}")).contains("name"), "{bad}");
         }
     }
@@ -278,7 +321,10 @@ mod tests {
         assert!(invalid("name=f&namespace=kube-system").contains("not allowed"));
         assert!(invalid("name=f&namespace=other").contains("not allowed"));
         assert!(invalid("name=f&namespace=Bad").contains("not a valid namespace"));
-        let any = NamespacePolicy { default: "openfaas-fn".into(), allowed: None };
+        let any = NamespacePolicy {
+            default: "openfaas-fn".into(),
+            allowed: None,
+        };
         assert!(parse_query("name=f&namespace=other", &any).is_ok());
         assert!(parse_query("name=f&namespace=kube-system", &any).is_err());
     }
@@ -286,10 +332,15 @@ mod tests {
     #[test]
     fn instance_is_validated() {
         assert_eq!(
-            parse("name=f&instance=figlet-5d8-abc").ok().and_then(|r| r.instance),
+            parse("name=f&instance=figlet-5d8-abc")
+                .ok()
+                .and_then(|r| r.instance),
             Some(Arc::from("figlet-5d8-abc"))
         );
-        assert_eq!(parse("name=f&instance=1234").ok().and_then(|r| r.instance), Some(Arc::from("1234")));
+        assert_eq!(
+            parse("name=f&instance=1234").ok().and_then(|r| r.instance),
+            Some(Arc::from("1234"))
+        );
         assert!(invalid("name=f&instance=a%22b").contains("instance"));
         assert!(invalid("name=f&instance=a%0Ab").contains("instance"));
     }

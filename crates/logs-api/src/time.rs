@@ -163,12 +163,20 @@ fn clamp_i64(v: i128) -> i64 {
 fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, TimestampError> {
     let slice = b.get(at..at + n).ok_or(TimestampError)?;
     slice.iter().try_fold(0i64, |acc, &c| {
-        if c.is_ascii_digit() { Ok(acc * 10 + i64::from(c - b'0')) } else { Err(TimestampError) }
+        if c.is_ascii_digit() {
+            Ok(acc * 10 + i64::from(c - b'0'))
+        } else {
+            Err(TimestampError)
+        }
     })
 }
 
 fn expect(b: &[u8], at: usize, want: u8) -> Result<(), TimestampError> {
-    if b.get(at) == Some(&want) { Ok(()) } else { Err(TimestampError) }
+    if b.get(at) == Some(&want) {
+        Ok(())
+    } else {
+        Err(TimestampError)
+    }
 }
 
 fn put(dst: &mut [u8], mut v: u64) {
@@ -230,8 +238,14 @@ mod tests {
         assert_eq!(parse("1970-01-01T00:00:01.5Z"), Ok(1_500_000_000));
         assert_eq!(parse("1970-01-01T01:00:00+01:00"), Ok(0));
         assert_eq!(parse("1969-12-31T23:00:00-01:00"), Ok(0));
-        assert_eq!(parse("2026-01-01T00:00:00.000000001Z"), Ok(1_767_225_600_000_000_001));
-        assert_eq!(parse("2024-02-29T12:00:00,25Z"), Ok(1_709_208_000_250_000_000));
+        assert_eq!(
+            parse("2026-01-01T00:00:00.000000001Z"),
+            Ok(1_767_225_600_000_000_001)
+        );
+        assert_eq!(
+            parse("2024-02-29T12:00:00,25Z"),
+            Ok(1_709_208_000_250_000_000)
+        );
     }
 
     #[test]
@@ -256,7 +270,11 @@ mod tests {
             "2026-01-01T00:00:00Zjunk",
             "+026-01-01T00:00:00Z",
         ] {
-            assert_eq!(parse(bad), Err(TimestampError), "{bad:?} should be rejected");
+            assert_eq!(
+                parse(bad),
+                Err(TimestampError),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

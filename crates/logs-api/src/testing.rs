@@ -1,0 +1,297 @@
+//! A raw HTTP/1.1 client for tests: it shows exactly what went over the wire (status, headers,
+//! chunking, whether the terminating chunk arrived), which a high-level client hides.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// How the body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Chunked,
+    Length(usize),
+    Close,
+}
+
+/// An open response whose body is read line by line.
+pub struct Streaming {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    reader: BufReader<TcpStream>,
+    framing: Framing,
+    pending: Vec<u8>,
+    complete: bool,
+    ended: bool,
+}
+
+/// A whole response.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The decoded body.
+    pub body: Vec<u8>,
+    /// Whether the body ended properly (terminating chunk, or all of Content-Length).
+    pub complete: bool,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl Response {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body's lines, each parsed as a JSON object.
+    ///
+    /// # Panics
+    /// On a line that is not JSON: tests want to know.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+            .collect()
+    }
+}
+
+/// Sends `GET target` with extra headers and returns the open response.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn open_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Streaming> {
+    let mut tcp = TcpStream::connect(addr).await?;
+    let mut head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes()).await?;
+    let mut reader = BufReader::new(tcp);
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {line:?}"),
+            )
+        })?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "EOF in headers",
+            ));
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let framing = if header(&headers, "transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        Framing::Chunked
+    } else if let Some(n) = header(&headers, "content-length").and_then(|v| v.parse().ok()) {
+        Framing::Length(n)
+    } else {
+        Framing::Close
+    };
+    Ok(Streaming {
+        status,
+        headers,
+        reader,
+        framing,
+        pending: Vec::new(),
+        complete: false,
+        ended: false,
+    })
+}
+
+/// Sends `GET target` and returns the open response.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn open(addr: SocketAddr, target: &str) -> io::Result<Streaming> {
+    open_with(addr, target, &[]).await
+}
+
+/// Sends `GET target` with extra headers and reads the whole response.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn get_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Response> {
+    let mut s = open_with(addr, target, headers).await?;
+    let mut body = Vec::new();
+    while s.read_more().await? {
+        body.append(&mut s.pending);
+    }
+    body.append(&mut s.pending);
+    Ok(Response {
+        status: s.status,
+        headers: s.headers,
+        body,
+        complete: s.complete,
+    })
+}
+
+/// Sends `GET target` and reads the whole response.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn get(addr: SocketAddr, target: &str) -> io::Result<Response> {
+    get_with(addr, target, &[]).await
+}
+
+impl Streaming {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// Whether the body ended properly so far (terminating chunk seen).
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Reads more body bytes into `pending`; `false` once the body has ended (cleanly or not).
+    async fn read_more(&mut self) -> io::Result<bool> {
+        if self.ended {
+            return Ok(false);
+        }
+        match self.framing {
+            Framing::Chunked => {
+                let mut size_line = String::new();
+                if self.reader.read_line(&mut size_line).await? == 0 {
+                    self.ended = true;
+                    return Ok(false);
+                }
+                let size_hex = size_line.trim().split(';').next().unwrap_or("");
+                let size = usize::from_str_radix(size_hex, 16).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad chunk size {size_line:?}"),
+                    )
+                })?;
+                if size == 0 {
+                    // Trailers, then the blank line.
+                    loop {
+                        let mut l = String::new();
+                        if self.reader.read_line(&mut l).await? == 0 || l.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    self.complete = true;
+                    self.ended = true;
+                    return Ok(false);
+                }
+                let mut chunk = vec![0; size + 2];
+                match self.reader.read_exact(&mut chunk).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.ended = true;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                }
+                chunk.truncate(size);
+                self.pending.extend_from_slice(&chunk);
+                Ok(true)
+            }
+            Framing::Length(n) => {
+                let mut body = Vec::with_capacity(n);
+                (&mut self.reader)
+                    .take(n as u64)
+                    .read_to_end(&mut body)
+                    .await?;
+                self.complete = body.len() == n;
+                self.pending.extend_from_slice(&body);
+                self.ended = true;
+                Ok(false)
+            }
+            Framing::Close => {
+                let mut body = Vec::new();
+                self.reader.read_to_end(&mut body).await?;
+                self.pending.extend_from_slice(&body);
+                self.complete = true;
+                self.ended = true;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The next body line without its `\n`; `None` when the body has ended. A partial last line
+    /// (no `\n`) is returned as is.
+    ///
+    /// # Errors
+    /// Connection failures.
+    pub async fn next_line(&mut self) -> io::Result<Option<String>> {
+        loop {
+            if let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+                let rest = self.pending.split_off(pos + 1);
+                let mut line = std::mem::replace(&mut self.pending, rest);
+                line.pop();
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if !self.read_more().await? {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                let line = std::mem::take(&mut self.pending);
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+        }
+    }
+
+    /// The next line parsed as JSON, waiting at most `wait`.
+    ///
+    /// # Panics
+    /// When no line arrives in time, the body ends, or the line is not JSON: tests want to know.
+    pub async fn next_message(&mut self, wait: Duration) -> serde_json::Value {
+        match tokio::time::timeout(wait, self.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+            }
+            Ok(Ok(None)) => panic!(
+                "the stream ended (complete: {}) while a line was expected",
+                self.complete
+            ),
+            Ok(Err(e)) => panic!("reading the stream failed: {e}"),
+            Err(_) => panic!("no line within {wait:?}"),
+        }
+    }
+}
