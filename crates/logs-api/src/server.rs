@@ -521,7 +521,7 @@ mod tests {
     #[test]
     fn defaults_allow_only_the_default_namespace() {
         let config = args(&[])
-            .and_then(|a| Ok(a.config()))
+            .map(|a| a.config())
             .unwrap_or_else(|e| panic!("{e}"));
         let config = config.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
