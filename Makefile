@@ -1,0 +1,24 @@
+# faas-logs: `make help` lists the targets. CI (.ci/run) calls `make lint` and `make test`.
+CARGO ?= cargo
+
+.DEFAULT_GOAL := help
+.PHONY: help fmt lint test build bench bench-core run demo
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+test: ## Run every test of every crate (needs the apt packages listed in README.md)
+	$(CARGO) test --workspace --all-features --locked
+
+build: ## Build the release binaries into target/release/
+	$(CARGO) build --workspace --release --locked
+
+bench-core: ## Core handler benchmark: messages/s over loopback, peak RSS, memory per idle follow stream
+	$(CARGO) bench -p logs-api --features test-util --bench throughput
