@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 .DEFAULT_GOAL := help
-.PHONY: help fmt lint test build bench bench-core run demo
+.PHONY: help fmt lint test build bench-core reliability-core run demo
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,3 +22,6 @@ build: ## Build the release binaries into target/release/
 
 bench-core: ## Core handler benchmark: messages/s over loopback, peak RSS, memory per idle follow stream
 	$(CARGO) bench -p logs-api --features test-util --bench throughput
+
+reliability-core: ## 1,000 follow streams for 60 s + slow/stalled clients, in-memory backend (docs/reliability.md)
+	$(CARGO) bench -p logs-api --features test-util --bench reliability

@@ -17,6 +17,8 @@ mod http;
 mod memory;
 mod message;
 mod metrics;
+#[cfg(feature = "test-util")]
+pub mod reliability;
 mod request;
 mod requester;
 mod server;

@@ -1,0 +1,232 @@
+//! Reliability harnesses shared by every backend's reliability benchmark (`docs/reliability.md`):
+//! many concurrent follow streams under a steady writer, and slow or stalled clients.
+//!
+//! They take a [`Backend`] like the conformance suite, run the real server on loopback and
+//! return figures; they panic when a stream misses, repeats or stalls on a line.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::conformance::{Backend, NAMESPACE, start, unique_name};
+use crate::testing::open;
+
+/// Resident memory of this process, KiB (`VmRSS`).
+pub fn rss_kib() -> u64 {
+    proc_status("VmRSS:")
+}
+
+/// Peak resident memory of this process, KiB (`VmHWM`).
+pub fn peak_rss_kib() -> u64 {
+    proc_status("VmHWM:")
+}
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Figures from [`load`].
+#[derive(Debug)]
+pub struct LoadReport {
+    /// Follow streams held open.
+    pub streams: usize,
+    /// Lines written while they were open.
+    pub lines: usize,
+    /// How long the writer ran.
+    pub duration: Duration,
+    /// RSS samples (KiB) taken every tenth of the run, writer running.
+    pub rss_samples: Vec<u64>,
+    /// Peak RSS of the process (KiB) at the end.
+    pub peak_rss_kib: u64,
+    /// The longest any stream waited for a line it then got.
+    pub worst_gap: Duration,
+    /// Open fds / alive tasks before the clients connected, while connected, after they left.
+    pub fds: (usize, usize, usize),
+    /// Alive tokio tasks before, during and after.
+    pub tasks: (usize, usize, usize),
+}
+
+/// Holds `streams` follow streams on one function while a writer appends `rate` lines per
+/// second for `duration`. Every stream must receive every line exactly once, in order; after
+/// the clients leave, fds and tasks must return to the baseline (checked, with a grace period).
+///
+/// # Panics
+/// On a missed, repeated or out-of-order line, a stalled stream, or leaked fds/tasks.
+pub async fn load(
+    backend: &dyn Backend,
+    streams: usize,
+    duration: Duration,
+    rate: u32,
+) -> LoadReport {
+    let server = start(backend, duration + Duration::from_secs(120)).await;
+    let name = unique_name("load");
+    let baseline = (open_fds(), alive_tasks());
+    let received = Arc::new(AtomicUsize::new(0));
+    let total = (duration.as_secs_f64() * f64::from(rate)).round() as usize;
+    let mut clients = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let mut stream = open(
+            server.addr,
+            &format!("/system/logs?name={name}&follow=true"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("opening a follow stream: {e}"));
+        assert_eq!(stream.status, 200);
+        let received = received.clone();
+        clients.push(tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            let mut last = Instant::now();
+            for want in 0..total {
+                let line = tokio::time::timeout(Duration::from_secs(60), stream.next_line()).await;
+                let line = match line {
+                    Ok(Ok(Some(line))) => line,
+                    other => panic!("stream stalled or ended waiting for line {want}: {other:?}"),
+                };
+                let v: serde_json::Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert_eq!(
+                    v["text"],
+                    format!("seq {want}"),
+                    "missed, repeated or reordered line"
+                );
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+                received.fetch_add(1, Ordering::Relaxed);
+            }
+            (worst, stream)
+        }));
+    }
+    let during = (open_fds(), alive_tasks());
+    let started = Instant::now();
+    let mut rss_samples = Vec::new();
+    let sample_every = (total / 10).max(1);
+    for seq in 0..total {
+        let due = started + duration.mul_f64(seq as f64 / total as f64);
+        tokio::time::sleep_until(due.into()).await;
+        backend
+            .write(NAMESPACE, &name, seq % 3, &[&format!("seq {seq}")])
+            .await;
+        if seq % sample_every == 0 {
+            rss_samples.push(rss_kib());
+        }
+    }
+    let mut worst_gap = Duration::ZERO;
+    let mut held = Vec::with_capacity(streams);
+    for client in clients {
+        let (worst, stream) = client
+            .await
+            .unwrap_or_else(|e| panic!("client failed: {e}"));
+        worst_gap = worst_gap.max(worst);
+        held.push(stream);
+    }
+    assert_eq!(received.load(Ordering::Relaxed), total * streams);
+    let peak_rss_kib = peak_rss_kib();
+    drop(held);
+    // Every stream must be gone, and with it its fds and tasks.
+    let left = Instant::now();
+    loop {
+        let now = (open_fds(), alive_tasks(), server.metrics.active_streams());
+        if now.0 <= baseline.0 && now.1 <= baseline.1 && now.2 == 0 {
+            break;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(10),
+            "after the clients left: fds/tasks/streams {now:?}, baseline {baseline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = (open_fds(), alive_tasks());
+    LoadReport {
+        streams,
+        lines: total,
+        duration: started.elapsed(),
+        rss_samples,
+        peak_rss_kib,
+        worst_gap,
+        fds: (baseline.0, during.0, after.0),
+        tasks: (baseline.1, during.1, after.1),
+    }
+}
+
+/// Figures from [`slow_clients`].
+#[derive(Debug)]
+pub struct SlowReport {
+    /// Lines written while the clients were attached.
+    pub lines: usize,
+    /// Lines the slow client had read when the writer finished.
+    pub slow_read: usize,
+    /// Messages the server had pulled from the backend and sent for both clients together.
+    pub messages_sent: u64,
+    /// RSS before the writes and after them (KiB).
+    pub rss_kib: (u64, u64),
+}
+
+/// Attaches a client that reads one line per second and one that never reads, writes `lines`
+/// lines, and reports how much the server pulled from the backend for them: with backpressure
+/// it is bounded by the socket buffers and one chunk, not by `lines`.
+pub async fn slow_clients(backend: &dyn Backend, lines: usize) -> SlowReport {
+    let server = start(backend, Duration::from_secs(3600)).await;
+    let name = unique_name("slow");
+    let mut slow = open(
+        server.addr,
+        &format!("/system/logs?name={name}&follow=true"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stalled = open(
+        server.addr,
+        &format!("/system/logs?name={name}&follow=true"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let read = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let read = read.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(_)) = slow.next_line().await {
+                read.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let before = rss_kib();
+    let text = "x".repeat(100);
+    let batch: Vec<String> = (0..1000).map(|i| format!("{i} {text}")).collect();
+    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+    let mut written = 0;
+    while written < lines {
+        let n = refs.len().min(lines - written);
+        backend.write(NAMESPACE, &name, 0, &refs[..n]).await;
+        written += n;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = SlowReport {
+        lines: written,
+        slow_read: read.load(Ordering::Relaxed),
+        messages_sent: server.metrics.messages_sent(),
+        rss_kib: (before, rss_kib()),
+    };
+    reader.abort();
+    drop(stalled);
+    report
+}
