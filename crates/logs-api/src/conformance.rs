@@ -486,6 +486,7 @@ macro_rules! conformance_tests {
     };
     (@each $make:path; $($scenario:ident),* $(,)?) => {
         mod conformance {
+            #[allow(unused_imports)]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
