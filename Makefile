@@ -25,3 +25,6 @@ bench-core: ## Core handler benchmark: messages/s over loopback, peak RSS, memor
 
 reliability-core: ## 1,000 follow streams for 60 s + slow/stalled clients, in-memory backend (docs/reliability.md)
 	$(CARGO) bench -p logs-api --features test-util --bench reliability
+
+run-memory-demo: ## Serve generated sample logs from memory on :8080 (no backend needed)
+	$(CARGO) run -p logs-api --bin logs-demo

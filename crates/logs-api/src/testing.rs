@@ -295,3 +295,196 @@ impl Streaming {
         }
     }
 }
+
+/// A provider binary running as a child process, for end-to-end tests of the real executable.
+pub struct ProviderProcess {
+    child: tokio::process::Child,
+    /// Where it listens (parsed from its `Listening.` log line).
+    pub addr: SocketAddr,
+    /// Its stderr so far (the log), filled while waiting for start-up.
+    pub log: String,
+}
+
+/// Starts `exe` on `127.0.0.1`, port 0, with `args` and `envs`, and waits (up to 30 s) until
+/// it logs the address it listens on.
+///
+/// # Panics
+/// When the binary cannot start or exits before listening; its log is in the message.
+pub async fn start_provider(
+    exe: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> ProviderProcess {
+    let mut child = tokio::process::Command::new(exe)
+        .args(["--address", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+    let stderr = child
+        .stderr
+        .take()
+        .unwrap_or_else(|| panic!("stderr is piped"));
+    let mut lines = BufReader::new(stderr).lines();
+    let mut log = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("Listening.") {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .and_then(|a| a.trim_matches('"').parse::<SocketAddr>().ok());
+                return addr;
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(addr)) = found else {
+        panic!("{} did not start listening; log:\n{log}", exe.display());
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ProviderProcess { child, addr, log }
+}
+
+impl ProviderProcess {
+    /// Sends SIGTERM and waits (up to 30 s) for the exit status.
+    ///
+    /// # Panics
+    /// When the process does not exit in time.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the provider did not exit within 30 s of SIGTERM"))
+            .unwrap_or_else(|e| panic!("waiting for the provider: {e}"))
+    }
+}
+
+/// Runs `exe` with `args` to completion and returns (exit code, stderr): for start-up errors.
+///
+/// # Panics
+/// When the binary cannot be started or runs for more than 30 s.
+pub async fn run_to_exit(
+    exe: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(exe)
+            .args(args)
+            .envs(envs.iter().copied())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} did not exit", exe.display()))
+    .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The checks every provider binary must pass, given the backend flags that make it start:
+/// `/healthz`, a request over the real process, bad configuration failing at start-up with a
+/// clear message, basic auth from secret files, and SIGTERM ending an open follow stream cleanly
+/// with exit status 0.
+///
+/// # Panics
+/// On any failed check.
+pub async fn binary_contract(exe: &std::path::Path, backend_args: &[&str]) {
+    // Bad configuration: a clear message and a non-zero exit, before listening.
+    let mut args = backend_args.to_vec();
+    args.extend(["--allowed-namespaces", "openfaas-fn,kube-system"]);
+    let (code, stderr) = run_to_exit(exe, &args, &[]).await;
+    assert_ne!(
+        code,
+        Some(0),
+        "kube-system in the allowed set must stop start-up"
+    );
+    assert!(
+        stderr.contains("kube-system"),
+        "the error must say what is wrong: {stderr}"
+    );
+    let secrets = std::env::temp_dir().join(format!("faas-logs-no-secrets-{}", std::process::id()));
+    let secrets_arg = secrets.to_string_lossy().into_owned();
+    let (code, stderr) = run_to_exit(
+        exe,
+        backend_args,
+        &[("basic_auth", "true"), ("secret_mount_path", &secrets_arg)],
+    )
+    .await;
+    assert_ne!(
+        code,
+        Some(0),
+        "basic auth without secrets must stop start-up"
+    );
+    assert!(stderr.contains("basic-auth-user"), "{stderr}");
+
+    // Basic auth from files.
+    let _ = std::fs::create_dir_all(&secrets);
+    let _ = std::fs::write(secrets.join("basic-auth-user"), "admin\n");
+    let _ = std::fs::write(secrets.join("basic-auth-password"), "pa55word\n");
+    let provider = start_provider(
+        exe,
+        backend_args,
+        &[("basic_auth", "true"), ("secret_mount_path", &secrets_arg)],
+    )
+    .await;
+    let health = get(provider.addr, "/healthz")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((health.status, health.text().as_str()), (200, "OK\n"));
+    let denied = get(provider.addr, "/system/logs?name=figlet")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(denied.status, 401);
+    let auth = [("Authorization", "Basic YWRtaW46cGE1NXdvcmQ=")]; // admin:pa55word
+    let res = get_with(
+        provider.addr,
+        "/system/logs?name=binary-contract-nobody",
+        &auth,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.complete);
+    assert!(
+        !provider.log.contains("pa55word"),
+        "credentials must never be logged"
+    );
+    let _ = std::fs::remove_dir_all(&secrets);
+
+    // SIGTERM ends an open follow stream cleanly and the process exits 0.
+    let mut stream = open_with(
+        provider.addr,
+        "/system/logs?name=binary-contract-nobody&follow=true",
+        &auth,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream.status, 200);
+    let status = provider.terminate().await;
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.next_line()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    assert!(
+        stream.is_complete(),
+        "SIGTERM must end open streams with the terminating chunk"
+    );
+}
