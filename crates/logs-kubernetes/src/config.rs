@@ -1,0 +1,32 @@
+//! Command-line flags of the Kubernetes backend.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of the Kubernetes backend (`FAAS_LOGS_KUBE_*`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Args {
+    /// Kubeconfig file to use. Unset: kube's inference (in-cluster service account when running in
+    /// a pod, else $KUBECONFIG or ~/.kube/config).
+    #[arg(long = "kube-kubeconfig", env = "FAAS_LOGS_KUBE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use. Unset: the kubeconfig's current context.
+    #[arg(long = "kube-context", env = "FAAS_LOGS_KUBE_CONTEXT")]
+    pub context: Option<String>,
+    /// Container whose logs are read. Unset: the pod's only container (faas-netes function pods
+    /// have exactly one).
+    #[arg(long = "kube-container", env = "FAAS_LOGS_KUBE_CONTAINER")]
+    pub container: Option<String>,
+    /// Most pods one request reads at once (one log stream each). A request for a function with
+    /// more pods fails with 500; while following, pods beyond it are skipped with a warning.
+    #[arg(
+        long = "kube-max-pods",
+        env = "FAAS_LOGS_KUBE_MAX_PODS",
+        default_value_t = 100
+    )]
+    pub max_pods: usize,
+    /// Look-back bound for requests with neither `since` nor `tail` (e.g. `24h`). Unset: no bound,
+    /// the kubelet only keeps the current (and previous) container's log anyway.
+    #[arg(long = "kube-max-age", env = "FAAS_LOGS_KUBE_MAX_AGE", value_parser = logs_api::parse_duration)]
+    pub max_age: Option<Duration>,
+}

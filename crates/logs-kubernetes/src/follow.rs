@@ -1,0 +1,279 @@
+//! The live part of a follow query: watch the pods, stream each running pod's log, resume
+//! dropped streams where they stopped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::LogParams;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
+use logs_api::{Error, LogStream, Message, Result, Timestamp};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::cursor::{Resume, parse_line, raw_lines};
+use crate::history::{History, Resumes};
+use crate::requester::{Query, no_log_yet};
+
+/// Consecutive failed attempts to open a pod's log before the response is aborted.
+const MAX_FAILURES: u32 = 8;
+/// Messages buffered between the pod readers and the client (back-pressure beyond it).
+const BUFFER: usize = 256;
+
+/// History, then live lines of every pod (present or future) until the stream is dropped.
+pub(crate) fn stream(query: Arc<Query>, history: History) -> LogStream {
+    let resumes = Resumes::default();
+    let past = history.into_stream_with(query.clone(), resumes.clone());
+    let live = futures::stream::once(async move {
+        let known = resumes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        live(query, known.into_iter().collect())
+    })
+    .flatten();
+    past.chain(live).boxed()
+}
+
+/// Aborts the task when dropped, so dropping the response stream stops every reader.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn live(
+    query: Arc<Query>,
+    known: HashMap<Arc<str>, Resume>,
+) -> impl Stream<Item = Result<Message>> + Send + 'static {
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let guard = AbortOnDrop(tokio::spawn(supervise(query, known, tx)));
+    futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        rx.recv().await.map(|m| (m, (rx, guard)))
+    })
+}
+
+/// What the watch says about the pod's container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PodState {
+    running: bool,
+    terminated: bool,
+    restarts: i32,
+}
+
+fn pod_state(pod: &Pod, container: Option<&str>) -> PodState {
+    let status = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|all| all.iter().find(|c| container.is_none_or(|n| c.name == n)));
+    let state = status.and_then(|c| c.state.as_ref());
+    PodState {
+        running: state.is_some_and(|s| s.running.is_some()),
+        terminated: state.is_some_and(|s| s.terminated.is_some()),
+        restarts: status.map_or(0, |c| c.restart_count),
+    }
+}
+
+/// Watches the function's pods and runs one reader per pod; ends when the client is gone.
+async fn supervise(
+    query: Arc<Query>,
+    mut known: HashMap<Arc<str>, Resume>,
+    tx: mpsc::Sender<Result<Message>>,
+) {
+    let config = watcher::Config::default().labels(&query.selector());
+    let mut events = watcher(query.api.clone(), config).default_backoff().boxed();
+    let mut pods: HashMap<String, watch::Sender<Option<PodState>>> = HashMap::new();
+    // Dropping the JoinSet (when this task is aborted) aborts every reader.
+    let mut readers = JoinSet::new();
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) => {
+                    let Some(name) = pod.metadata.name.clone() else { continue };
+                    if !query.request.wants_instance(&name) {
+                        continue;
+                    }
+                    let state = pod_state(&pod, query.args.container.as_deref());
+                    if let Some(sender) = pods.get(&name) {
+                        sender.send_replace(Some(state));
+                        continue;
+                    }
+                    if pods.len() >= query.args.max_pods {
+                        tracing::warn!(pod = %name, max = query.args.max_pods, "Too many pods to follow; skipping.");
+                        continue;
+                    }
+                    let (sender, receiver) = watch::channel(Some(state));
+                    pods.insert(name.clone(), sender);
+                    let pod: Arc<str> = name.into();
+                    let resume = known.remove(&pod).unwrap_or_default();
+                    readers.spawn(follow_pod(query.clone(), pod, resume, receiver, tx.clone()));
+                }
+                Some(Ok(Event::Delete(pod))) => {
+                    if let Some(sender) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
+                        sender.send_replace(None);
+                    }
+                }
+                Some(Ok(Event::Init | Event::InitDone)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Watching the function's pods failed; retrying.");
+                }
+            },
+            Some(_) = readers.join_next(), if !readers.is_empty() => {}
+            () = tx.closed() => return,
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
+}
+
+/// Follows one pod: (re)opens its log whenever its container runs, from where the last stream
+/// stopped, until the pod is deleted or the client is gone.
+async fn follow_pod(
+    query: Arc<Query>,
+    pod: Arc<str>,
+    mut resume: Resume,
+    mut state: watch::Receiver<Option<PodState>>,
+    tx: mpsc::Sender<Result<Message>>,
+) {
+    let mut failures = 0u32;
+    let mut empty_streams = 0u32;
+    // Restart count of the container last streamed, and of the last one read to its end.
+    let mut streamed: Option<i32> = None;
+    let mut finished: Option<i32> = None;
+    // The pod as read right after a log stream ended (the watch may lag behind a restart).
+    let mut fresh: Option<PodState> = None;
+    loop {
+        let current = loop {
+            let mut now = *state.borrow_and_update();
+            if let (Some(seen), Some(f)) = (now, fresh.take())
+                && f.restarts > seen.restarts
+            {
+                now = Some(f);
+            }
+            match now {
+                None => return,
+                Some(s) if s.running || (s.terminated && finished != Some(s.restarts)) => break s,
+                Some(_) => {}
+            }
+            if state.changed().await.is_err() {
+                return;
+            }
+        };
+        // The container we were reading restarted before we read its end: the rest is in the
+        // previous container's log.
+        if let Some(seen) = streamed
+            && seen < current.restarts
+            && finished != Some(seen)
+        {
+            let mut params = query.log_params(&resume, false);
+            params.previous = true;
+            if let Ok(body) = query.api.log_stream(&pod, &params).await {
+                match pump(&query, &pod, Box::pin(body), &mut resume, &tx).await {
+                    Pumped::Closed => return,
+                    Pumped::Ended(_) | Pumped::Broken(_) => {}
+                }
+            }
+            finished = Some(seen);
+        }
+        let params: LogParams = query.log_params(&resume, true);
+        match query.api.log_stream(&pod, &params).await {
+            Ok(body) => {
+                failures = 0;
+                streamed = Some(current.restarts);
+                let lines = match pump(&query, &pod, Box::pin(body), &mut resume, &tx).await {
+                    Pumped::Closed => return,
+                    Pumped::Ended(n) => n,
+                    Pumped::Broken(e) => {
+                        tracing::debug!(pod = %pod, error = %e, "Pod log stream broke; resuming.");
+                        0
+                    }
+                };
+                let now = match query.api.get_opt(&pod).await {
+                    Ok(Some(p)) => Some(pod_state(&p, query.args.container.as_deref())),
+                    Ok(None) => None,
+                    Err(_) => *state.borrow(),
+                };
+                fresh = now;
+                match now {
+                    None => return,
+                    Some(s) if s.terminated && s.restarts == current.restarts => {
+                        finished = Some(current.restarts);
+                    }
+                    // Still running: the server dropped the stream; reopen where it stopped
+                    // (at once if it delivered lines, else after a growing pause).
+                    _ if lines == 0 => {
+                        empty_streams += 1;
+                        tokio::time::sleep(backoff(empty_streams)).await;
+                    }
+                    _ => empty_streams = 0,
+                }
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => return,
+            Err(e) if no_log_yet(&e) => {
+                // Container still starting (the watch may be ahead of the kubelet): retry.
+                let _ = tokio::time::timeout(Duration::from_secs(1), state.changed()).await;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= MAX_FAILURES {
+                    let error = Error::backend(format!("following the log of pod {pod}"), e);
+                    let _ = tx.send(Err(error)).await;
+                    return;
+                }
+                tracing::warn!(pod = %pod, error = %e, attempt = failures, "Opening pod log failed; retrying.");
+                tokio::time::sleep(backoff(failures)).await;
+            }
+        }
+    }
+}
+
+enum Pumped {
+    /// The client is gone.
+    Closed,
+    /// The log stream ended after this many new lines.
+    Ended(usize),
+    /// The log stream failed mid-way.
+    Broken(std::io::Error),
+}
+
+/// Forwards the new lines of one log stream, advancing `resume`.
+async fn pump(
+    query: &Query,
+    pod: &Arc<str>,
+    body: std::pin::Pin<Box<dyn futures::io::AsyncBufRead + Send>>,
+    resume: &mut Resume,
+    tx: &mpsc::Sender<Result<Message>>,
+) -> Pumped {
+    let mut lines = raw_lines(body);
+    let mut cursor = resume.cursor(query.since);
+    let mut count = 0;
+    let mut last = Timestamp::from_unix_nanos(0);
+    loop {
+        match lines.next().await {
+            None => return Pumped::Ended(count),
+            Some(Err(e)) => return Pumped::Broken(e),
+            Some(Ok(raw)) => {
+                let (ts, text) = parse_line(&raw, last);
+                last = ts;
+                if !cursor.admit(ts) {
+                    continue;
+                }
+                *resume = cursor.resume();
+                count += 1;
+                if tx.send(Ok(query.message(pod, ts, text))).await.is_err() {
+                    return Pumped::Closed;
+                }
+            }
+        }
+    }
+}

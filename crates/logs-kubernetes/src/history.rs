@@ -1,0 +1,180 @@
+//! The history part of a query: every pod's log read once, merged in timestamp order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{BoxStream, Stream, StreamExt};
+use logs_api::{Error, Message, Result, Timestamp};
+
+use crate::cursor::{Cursor, Resume, parse_line, raw_lines};
+use crate::requester::{Query, no_log_yet};
+
+/// Where each pod's history ended, handed to the follow phase.
+pub(crate) type Resumes = Arc<Mutex<Option<Vec<(Arc<str>, Resume)>>>>;
+
+struct PodReader {
+    pod: Arc<str>,
+    lines: Option<BoxStream<'static, std::io::Result<Vec<u8>>>>,
+    cursor: Cursor,
+    head: Option<(Timestamp, String)>,
+    last: Timestamp,
+}
+
+impl PodReader {
+    /// Reads up to the next admitted line into `head` (or ends the reader).
+    async fn fill(&mut self) -> Result<()> {
+        while self.head.is_none() {
+            let Some(lines) = self.lines.as_mut() else {
+                return Ok(());
+            };
+            match lines.next().await {
+                None => self.lines = None,
+                Some(Err(e)) => {
+                    return Err(Error::backend(
+                        format!("reading the log of pod {}", self.pod),
+                        e,
+                    ));
+                }
+                Some(Ok(raw)) => {
+                    let (ts, text) = parse_line(&raw, self.last);
+                    self.last = ts;
+                    if self.cursor.admit(ts) {
+                        self.head = Some((ts, text));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every pod's log, opened (so API errors surface before the response starts), not yet read.
+pub(crate) struct History {
+    readers: Vec<PodReader>,
+}
+
+/// Opens the history of every pod in `pods` (`tailLines=N` per pod when the request has a tail).
+pub(crate) async fn open(query: &Arc<Query>, pods: Vec<String>) -> Result<History> {
+    let tail = query.request.tail;
+    let readers = futures::future::try_join_all(pods.into_iter().map(|pod| async move {
+        let mut params = query.log_params(&Resume::default(), false);
+        params.tail_lines = tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let lines = match query.api.log_stream(&pod, &params).await {
+            Ok(body) => Some(raw_lines(Box::pin(body))),
+            // Not started yet, or gone since the list: no history for it.
+            Err(e) if no_log_yet(&e) => None,
+            Err(e) => return Err(Error::backend(format!("opening the log of pod {pod}"), e)),
+        };
+        Ok(PodReader {
+            pod: pod.into(),
+            lines,
+            cursor: Resume::default().cursor(query.since),
+            head: None,
+            last: Timestamp::from_unix_nanos(0),
+        })
+    }))
+    .await?;
+    Ok(History { readers })
+}
+
+impl History {
+    /// The next line in timestamp order (ties: the first pod in name order, each pod's own
+    /// order kept).
+    async fn next(&mut self) -> Result<Option<(usize, Timestamp, String)>> {
+        for reader in &mut self.readers {
+            reader.fill().await?;
+        }
+        let pick = self
+            .readers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.head.as_ref().map(|(ts, _)| (*ts, i)))
+            .min();
+        Ok(pick.and_then(|(_, i)| self.readers[i].head.take().map(|(ts, text)| (i, ts, text))))
+    }
+
+    fn resumes(&self) -> Vec<(Arc<str>, Resume)> {
+        self.readers
+            .iter()
+            .map(|r| (r.pod.clone(), r.cursor.resume()))
+            .collect()
+    }
+
+    /// The merged history; with `tail`, only the last N lines across all pods. When it ends,
+    /// each pod's position is stored in `resumes`.
+    pub(crate) fn into_stream_with(
+        self,
+        query: Arc<Query>,
+        resumes: Resumes,
+    ) -> impl Stream<Item = Result<Message>> + Send + 'static {
+        enum State {
+            Merge(History),
+            Tail(VecDeque<(usize, Timestamp, String)>, History, bool),
+            Done,
+        }
+        let state = match query.request.tail {
+            Some(_) => State::Tail(VecDeque::new(), self, false),
+            None => State::Merge(self),
+        };
+        futures::stream::unfold(state, move |state| {
+            let query = query.clone();
+            let resumes = resumes.clone();
+            async move {
+                let finish = |h: &History| {
+                    *resumes.lock().unwrap_or_else(|e| e.into_inner()) = Some(h.resumes());
+                };
+                match state {
+                    State::Done => None,
+                    State::Merge(mut h) => match h.next().await {
+                        Err(e) => Some((Err(e), State::Done)),
+                        Ok(Some((i, ts, text))) => {
+                            let m = query.message(&h.readers[i].pod, ts, text);
+                            Some((Ok(m), State::Merge(h)))
+                        }
+                        Ok(None) => {
+                            finish(&h);
+                            None
+                        }
+                    },
+                    State::Tail(mut buffer, mut h, drained) => {
+                        if !drained {
+                            let n = query.request.tail.unwrap_or(usize::MAX);
+                            loop {
+                                match h.next().await {
+                                    Err(e) => return Some((Err(e), State::Done)),
+                                    Ok(Some(line)) => {
+                                        if buffer.len() == n {
+                                            buffer.pop_front();
+                                        }
+                                        if n > 0 {
+                                            buffer.push_back(line);
+                                        }
+                                    }
+                                    Ok(None) => break,
+                                }
+                            }
+                        }
+                        match buffer.pop_front() {
+                            Some((i, ts, text)) => {
+                                let m = query.message(&h.readers[i].pod, ts, text);
+                                Some((Ok(m), State::Tail(buffer, h, true)))
+                            }
+                            None => {
+                                finish(&h);
+                                None
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The merged history alone (non-follow requests).
+    pub(crate) fn into_stream(
+        self,
+        query: Arc<Query>,
+    ) -> impl Stream<Item = Result<Message>> + Send + 'static {
+        self.into_stream_with(query, Resumes::default())
+    }
+}
