@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 .DEFAULT_GOAL := help
-.PHONY: help fmt lint test build bench-core reliability-core run demo
+.PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes helm-lint
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,3 +28,19 @@ reliability-core: ## 1,000 follow streams for 60 s + slow/stalled clients, in-me
 
 run-memory-demo: ## Serve generated sample logs from memory on :8080 (no backend needed)
 	$(CARGO) run -p logs-api --bin logs-demo
+
+run: ## Serve function logs from this host's journal (/var/log/journal, /run/log/journal) on :8082
+	$(CARGO) run --release --locked -p logs-journald -- --port 8082
+
+demo: ## Write sample function logs into a private journal with systemd-journal-remote and serve them on :8080
+	bash crates/logs-journald/tools/demo.sh
+
+bench-journald: ## journald backend vs journalctl on a 1,000,000-entry journal (docs/backends/journald.md)
+	$(CARGO) bench -p logs-journald --bench journal
+
+bench-kubernetes: ## Kubernetes backend through the simulator: 10 pods x 100,000 lines, 1,000 follow streams
+	$(CARGO) bench -p logs-kubernetes --features simulator --bench kube
+
+helm-lint: ## helm lint + template of the chart (needs helm on PATH; not in Debian)
+	helm lint deploy/helm/faas-logs
+	helm template t deploy/helm/faas-logs --set namespaces='{openfaas-fn,staging-fn}' > /dev/null
