@@ -4,32 +4,10 @@
 //! (`make reliability-core`). Env: `LOAD_STREAMS` (1000), `LOAD_SECONDS` (60), `LOAD_RATE`
 //! lines/s (20), `SLOW_LINES` (100000).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use logs_api::conformance::Backend;
+use logs_api::conformance::MemoryBackend;
 use logs_api::reliability::{load, slow_clients};
-use logs_api::{MemoryRequester, Requester, Timestamp};
-
-struct MemoryBackend {
-    requester: MemoryRequester,
-    clock: AtomicI64,
-}
-
-#[async_trait::async_trait]
-impl Backend for MemoryBackend {
-    fn requester(&self) -> Arc<dyn Requester> {
-        Arc::new(self.requester.clone())
-    }
-    async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
-        for line in lines {
-            let ts = Timestamp::from_unix_nanos(self.clock.fetch_add(1000, Ordering::Relaxed));
-            self.requester
-                .push(namespace, name, &format!("mem-{instance}"), ts, line);
-        }
-    }
-}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -42,10 +20,7 @@ fn env(name: &str, default: u64) -> u64 {
 async fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let _ = rlimit::increase_nofile_limit(16_384);
-    let backend = MemoryBackend {
-        requester: MemoryRequester::new(),
-        clock: AtomicI64::new(Timestamp::now().unix_nanos()),
-    };
+    let backend = MemoryBackend::new();
     let (streams, secs, rate, slow) = if quick {
         (20, 2, 10, 2_000)
     } else {

@@ -45,17 +45,6 @@ impl Requester for Generator {
     }
 }
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// Runs a server for `requester` on its own single-threaded runtime; returns its address.
 fn spawn_server(requester: Arc<dyn Requester>, timeout: Duration) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -134,7 +123,10 @@ fn throughput(n: usize) {
         );
     }
     println!("best: {:.0} messages/s (one server core)", n as f64 / best);
-    println!("peak RSS after streaming: {} KiB", status_kib("VmHWM:"));
+    println!(
+        "peak RSS after streaming: {} KiB",
+        logs_api::reliability::peak_rss_kib()
+    );
 }
 
 fn idle_streams(count: usize) {
@@ -147,7 +139,7 @@ fn idle_streams(count: usize) {
         .collect();
     warm.iter_mut().for_each(read_head);
     std::thread::sleep(Duration::from_millis(300));
-    let before = status_kib("VmRSS:");
+    let before = logs_api::reliability::rss_kib();
     let mut streams = Vec::with_capacity(count);
     for _ in 0..count {
         let mut tcp = request(addr, "/system/logs?name=idle&follow=true");
@@ -155,7 +147,7 @@ fn idle_streams(count: usize) {
         streams.push(tcp);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let after = status_kib("VmRSS:");
+    let after = logs_api::reliability::rss_kib();
     let followers = requester.followers("openfaas-fn", "idle");
     assert_eq!(followers, count + 20, "every stream must be attached");
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / count as f64;

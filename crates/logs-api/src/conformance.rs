@@ -498,3 +498,43 @@ macro_rules! conformance_tests {
         }
     };
 }
+
+/// The in-memory backend as a conformance [`Backend`]: instance `k` is `memory-k`, each line
+/// 1 µs after the previous one. The suite's own proof, and the reliability benchmark's backend.
+pub struct MemoryBackend {
+    requester: crate::MemoryRequester,
+    clock: std::sync::atomic::AtomicI64,
+}
+
+impl MemoryBackend {
+    /// An empty store whose clock starts an hour ago.
+    pub fn new() -> Self {
+        MemoryBackend {
+            requester: crate::MemoryRequester::new(),
+            clock: std::sync::atomic::AtomicI64::new(
+                Timestamp::now().unix_nanos() - 3_600_000_000_000,
+            ),
+        }
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for MemoryBackend {
+    fn requester(&self) -> Arc<dyn Requester> {
+        Arc::new(self.requester.clone())
+    }
+
+    async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
+        let instance = format!("memory-{instance}");
+        for line in lines {
+            let ts = Timestamp::from_unix_nanos(self.clock.fetch_add(1000, Ordering::Relaxed));
+            self.requester.push(namespace, name, &instance, ts, line);
+        }
+    }
+}
