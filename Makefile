@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 .DEFAULT_GOAL := help
-.PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes helm-lint
+.PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes bench-loki reliability-loki helm-lint
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ bench-journald: ## journald backend vs journalctl on a 1,000,000-entry journal (
 
 bench-kubernetes: ## Kubernetes backend through the simulator: 10 pods x 100,000 lines, 1,000 follow streams
 	$(CARGO) bench -p logs-kubernetes --features simulator --bench kube
+
+bench-loki: ## Loki backend through the Loki simulator: 1,000,000-line history, follow latency (docs/backends/loki.md)
+	$(CARGO) bench -p logs-loki --features simulator --bench loki
+
+reliability-loki: ## 1,000 follow streams for 60 s + slow/stalled clients, Loki backend over the simulator
+	$(CARGO) bench -p logs-loki --features simulator --bench reliability
 
 helm-lint: ## helm lint + template of the chart (needs helm on PATH; not in Debian)
 	helm lint deploy/helm/faas-logs

@@ -1,0 +1,55 @@
+//! [`LokiRequester`]: the [`Requester`] over Loki's HTTP API.
+
+use std::sync::Arc;
+
+use logs_api::{Error, LogStream, Request, Requester};
+
+use crate::client::Loki;
+use crate::config::{Args, Config, ConfigError};
+use crate::stream::LokiStream;
+
+/// Answers log requests from Loki.
+pub struct LokiRequester {
+    loki: Arc<Loki>,
+    config: Arc<Config>,
+}
+
+impl LokiRequester {
+    /// Validates `args` (reading the secret and CA files) and sets up the HTTP client. Does not
+    /// contact Loki: `/healthz/ready` says whether it is reachable.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a bad flag or an unreadable file.
+    pub fn new(args: &Args) -> Result<Self, ConfigError> {
+        Self::from_config(Config::from_args(args)?)
+    }
+
+    /// From an already validated [`Config`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Tls`] when no CA certificate can be loaded for an `https` URL.
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        let config = Arc::new(config);
+        Ok(LokiRequester {
+            loki: Arc::new(Loki::new(config.clone())?),
+            config,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Requester for LokiRequester {
+    async fn query(&self, request: Request) -> Result<LogStream, Error> {
+        LokiStream::new(self.loki.clone(), self.config.clone(), request)
+            .prime()
+            .await
+    }
+
+    /// Ready when Loki answers `GET /loki/api/v1/labels` for our tenant and credentials.
+    async fn ready(&self) -> Result<(), Error> {
+        self.loki
+            .labels()
+            .await
+            .map_err(|e| Error::backend("asking Loki for its labels", e))
+    }
+}

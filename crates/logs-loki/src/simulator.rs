@@ -1,0 +1,1009 @@
+//! A **simulator** of Grafana Loki's HTTP API, for tests and benchmarks (no registry here
+//! ships a Loki server).
+//!
+//! It follows the documented API
+//! (<https://grafana.com/docs/loki/latest/reference/loki-http-api/>) and answers like the real
+//! Loki 3.x responses kept in `tests/fixtures/` (checked by `tests/simulator.rs`):
+//!
+//! - `POST /loki/api/v1/push` (JSON, with structured metadata as a third value element);
+//!   a stream without labels and a timestamp more than 10 minutes ahead are refused with
+//!   Loki's texts. Identical (timestamp, line) pairs in one stream are kept once, as Loki does.
+//! - `GET /loki/api/v1/query_range`: log queries with a stream selector only (`=`, `!=`, and
+//!   `=~`/`!~` only for `.*`/`.+`); `start` inclusive, `end` exclusive, `limit` over all
+//!   streams, `direction`, `max_entries_limit_per_query`; structured metadata folded into the
+//!   stream labels unless `X-Loki-Response-Encoding-Flags: categorize-labels` is sent.
+//! - `GET /loki/api/v1/tail` (websocket): the `limit` newest lines at or after `start`, then
+//!   every matching line as it is pushed; `dropped_entries` when the client lags.
+//! - `GET /loki/api/v1/labels`, `/loki/api/v1/label/{name}/values`, `/loki/api/v1/series`.
+//! - `X-Scope-OrgID` and `Authorization` checks (401 `no org id`), queued error answers,
+//!   and faults: [`Simulator::stop`] / [`Simulator::resume`] (a restart: every connection
+//!   reset), [`Simulator::close_tails`] (Loki's `tail_max_duration`).
+
+// Handlers return early with a ready `Response` as the error: idiomatic axum, and the size
+// does not matter in a test server.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use logs_api::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+
+/// Loki's default `max_entries_limit_per_query`.
+pub const DEFAULT_MAX_ENTRIES: usize = 5000;
+/// Loki's default `creation_grace_period`: how far ahead of now a pushed line may be.
+const CREATION_GRACE_NANOS: i64 = 600_000_000_000;
+
+type Labels = BTreeMap<String, String>;
+
+/// The labels as Prometheus prints them: `{a="1", b="2"}`.
+pub fn labels_string(labels: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(k);
+        s.push('=');
+        crate::query::push_quoted(&mut s, v);
+    }
+    s.push('}');
+    s
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    ts: i64,
+    line: Arc<str>,
+    metadata: Arc<Labels>,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Stream {
+    labels: Labels,
+    /// Sorted by (ts, seq).
+    entries: Vec<Stored>,
+}
+
+#[derive(Default)]
+struct Store {
+    streams: BTreeMap<String, Stream>,
+    seq: u64,
+}
+
+/// One push, as the tail sees it.
+#[derive(Debug)]
+struct Pushed {
+    labels: Arc<Labels>,
+    entries: Vec<Stored>,
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    pushes: broadcast::Sender<Arc<Pushed>>,
+    max_entries: AtomicUsize,
+    tenant: Mutex<Option<String>>,
+    authorization: Mutex<Option<String>>,
+    queued_errors: Mutex<VecDeque<(StatusCode, String)>>,
+    queries: AtomicU64,
+    tails_opened: AtomicU64,
+    tails_open: AtomicUsize,
+    kill_tails: watch::Sender<u64>,
+    close_tails: watch::Sender<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running Loki simulator on `127.0.0.1`.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Simulator {
+    /// Starts on a free loopback port.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start() -> std::io::Result<Simulator> {
+        let (pushes, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::default()),
+            pushes,
+            max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
+            tenant: Mutex::new(None),
+            authorization: Mutex::new(None),
+            queued_errors: Mutex::new(VecDeque::new()),
+            queries: AtomicU64::new(0),
+            tails_opened: AtomicU64::new(0),
+            tails_open: AtomicUsize::new(0),
+            kill_tails: watch::channel(0).0,
+            close_tails: watch::channel(0).0,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let sim = Simulator {
+            addr,
+            shared,
+            server: Mutex::new(None),
+        };
+        sim.serve(listener);
+        Ok(sim)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = router(self.shared.clone());
+        let task = tokio::spawn(async move {
+            // Connections live in this set, so aborting the task resets them all.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let _ = tcp.set_nodelay(true);
+                        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                        connections.spawn(async move {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                                .with_upgrades()
+                                .await;
+                        });
+                    }
+                    Some(_) = connections.join_next() => {}
+                }
+            }
+        });
+        *lock(&self.server) = Some(task);
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stores lines of one stream (labels as given; `metadata` is structured metadata on every
+    /// line). Later lines may be older: Loki accepts out-of-order writes.
+    pub fn push_with_metadata(
+        &self,
+        labels: &[(&str, &str)],
+        metadata: &[(&str, &str)],
+        lines: &[(Timestamp, &str)],
+    ) {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let metadata: Arc<Labels> = Arc::new(
+            metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        let entries = lines
+            .iter()
+            .map(|(ts, line)| (ts.unix_nanos(), Arc::<str>::from(*line), metadata.clone()))
+            .collect();
+        push(&self.shared, labels, entries);
+    }
+
+    /// [`Simulator::push_with_metadata`] without metadata.
+    pub fn push(&self, labels: &[(&str, &str)], lines: &[(Timestamp, &str)]) {
+        self.push_with_metadata(labels, &[], lines);
+    }
+
+    /// Sets `max_entries_limit_per_query`.
+    pub fn set_max_entries(&self, max: usize) {
+        self.shared.max_entries.store(max, Ordering::Relaxed);
+    }
+
+    /// Requires `X-Scope-OrgID: tenant` (as Loki with `auth_enabled: true`).
+    pub fn require_tenant(&self, tenant: &str) {
+        *lock(&self.shared.tenant) = Some(tenant.to_owned());
+    }
+
+    /// Requires this exact `Authorization` header (as an authenticating gateway in front).
+    pub fn require_authorization(&self, value: &str) {
+        *lock(&self.shared.authorization) = Some(value.to_owned());
+    }
+
+    /// The next `query_range` requests answer `status` with `body`, one per call.
+    pub fn fail_next_query(&self, status: u16, body: &str) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        lock(&self.shared.queued_errors).push_back((status, body.to_owned()));
+    }
+
+    /// `query_range` requests answered so far.
+    pub fn queries(&self) -> u64 {
+        self.shared.queries.load(Ordering::Relaxed)
+    }
+
+    /// Tail websockets opened so far.
+    pub fn tails_opened(&self) -> u64 {
+        self.shared.tails_opened.load(Ordering::Relaxed)
+    }
+
+    /// Tail websockets open now.
+    pub fn tails_open(&self) -> usize {
+        self.shared.tails_open.load(Ordering::Relaxed)
+    }
+
+    /// Closes every tail websocket with a close frame, as Loki does after `tail_max_duration`.
+    pub fn close_tails(&self) {
+        self.shared.close_tails.send_modify(|g| *g += 1);
+    }
+
+    /// Goes away: the listener closes and every connection (tails included) is reset. The
+    /// stored lines stay, as in a Loki whose ingesters keep their WAL.
+    pub fn stop(&self) {
+        if let Some(task) = lock(&self.server).take() {
+            task.abort();
+        }
+        self.shared.kill_tails.send_modify(|g| *g += 1);
+    }
+
+    /// Comes back on the same port after [`Simulator::stop`].
+    ///
+    /// # Errors
+    /// When the port cannot be bound again.
+    pub async fn resume(&self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn push(shared: &Shared, labels: Labels, entries: Vec<(i64, Arc<str>, Arc<Labels>)>) {
+    let mut store = lock(&shared.store);
+    let key = labels_string(&labels);
+    let mut stored = Vec::with_capacity(entries.len());
+    let mut seq = store.seq;
+    let stream = store.streams.entry(key).or_insert_with(|| Stream {
+        labels: labels.clone(),
+        entries: Vec::new(),
+    });
+    for (ts, line, metadata) in entries {
+        // Loki keeps one of identical (timestamp, line) pairs in a stream.
+        let at = stream.entries.partition_point(|e| e.ts < ts);
+        let exists = stream.entries[at..]
+            .iter()
+            .take_while(|e| e.ts == ts)
+            .any(|e| e.line == line);
+        if exists {
+            continue;
+        }
+        seq += 1;
+        let entry = Stored {
+            ts,
+            line,
+            metadata,
+            seq,
+        };
+        let at = stream.entries.partition_point(|e| e.ts <= ts);
+        if at == stream.entries.len() {
+            stream.entries.push(entry.clone());
+        } else {
+            stream.entries.insert(at, entry.clone());
+        }
+        stored.push(entry);
+    }
+    store.seq = seq;
+    if !stored.is_empty() {
+        // Sent under the lock, so a tail's snapshot and its live lines never overlap.
+        let _ = shared.pushes.send(Arc::new(Pushed {
+            labels: Arc::new(labels),
+            entries: stored,
+        }));
+    }
+}
+
+// ---- LogQL stream selectors -------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Re,
+    NotRe,
+}
+
+#[derive(Clone, Debug)]
+struct Matcher {
+    name: String,
+    op: Op,
+    value: String,
+}
+
+impl Matcher {
+    fn matches(&self, labels: &Labels) -> bool {
+        let v = labels.get(&self.name).map_or("", String::as_str);
+        match self.op {
+            Op::Eq => v == self.value,
+            Op::Ne => v != self.value,
+            // Only the two regexes the simulator knows (checked at parse time).
+            Op::Re => self.value == ".*" || !v.is_empty(),
+            Op::NotRe => self.value != ".*" && v.is_empty(),
+        }
+    }
+
+    fn empty_compatible(&self) -> bool {
+        match self.op {
+            Op::Eq => self.value.is_empty(),
+            Op::Ne => !self.value.is_empty(),
+            Op::Re => self.value == ".*",
+            Op::NotRe => self.value == ".+",
+        }
+    }
+}
+
+const EMPTY_MATCHERS: &str = "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
+
+fn syntax_error(col: usize, what: &str) -> String {
+    format!("parse error at line 1, col {col}: syntax error: {what}")
+}
+
+/// Parses `{name op "value", ...}` the way LogQL's lexer reads it.
+fn parse_selector(q: &str) -> Result<Vec<Matcher>, String> {
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    let unexpected = |i: usize, expecting: &str| {
+        let got = if i >= chars.len() {
+            "$end".to_owned()
+        } else {
+            chars[i].to_string()
+        };
+        syntax_error(i + 1, &format!("unexpected {got}{expecting}"))
+    };
+    skip_ws(&mut i);
+    if chars.get(i) != Some(&'{') {
+        return Err(unexpected(i, ""));
+    }
+    i += 1;
+    let mut matchers = Vec::new();
+    loop {
+        skip_ws(&mut i);
+        let begin = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        if begin == i || chars[begin].is_ascii_digit() {
+            return Err(unexpected(i, ", expecting IDENTIFIER"));
+        }
+        let name: String = chars[begin..i].iter().collect();
+        skip_ws(&mut i);
+        let op = match (chars.get(i), chars.get(i + 1)) {
+            (Some('='), Some('~')) => Op::Re,
+            (Some('!'), Some('~')) => Op::NotRe,
+            (Some('!'), Some('=')) => Op::Ne,
+            (Some('='), _) => Op::Eq,
+            _ => return Err(unexpected(i, ", expecting = or != or =~ or !~")),
+        };
+        i += if op == Op::Eq { 1 } else { 2 };
+        skip_ws(&mut i);
+        let value = match chars.get(i) {
+            Some('"') => {
+                i += 1;
+                let mut v = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => return Err(syntax_error(i + 1, "literal not terminated")),
+                        Some('"') => break,
+                        Some('\\') => {
+                            i += 1;
+                            match chars.get(i) {
+                                Some('n') => v.push('\n'),
+                                Some('r') => v.push('\r'),
+                                Some('t') => v.push('\t'),
+                                Some('\\') => v.push('\\'),
+                                Some('"') => v.push('"'),
+                                Some('u') => {
+                                    let hex: String = chars.iter().skip(i + 1).take(4).collect();
+                                    let c = u32::from_str_radix(&hex, 16)
+                                        .ok()
+                                        .and_then(char::from_u32)
+                                        .ok_or_else(|| syntax_error(i + 1, "invalid syntax"))?;
+                                    v.push(c);
+                                    i += 4;
+                                }
+                                _ => return Err(syntax_error(i + 1, "invalid syntax")),
+                            }
+                        }
+                        Some(c) if c.is_control() && *c != '\t' => {
+                            return Err(syntax_error(i + 1, "invalid syntax"));
+                        }
+                        Some(c) => v.push(*c),
+                    }
+                    i += 1;
+                }
+                i += 1;
+                v
+            }
+            Some('`') => {
+                i += 1;
+                let begin = i;
+                while i < chars.len() && chars[i] != '`' {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err(syntax_error(i + 1, "literal not terminated"));
+                }
+                i += 1;
+                chars[begin..i - 1].iter().collect()
+            }
+            _ => return Err(unexpected(i, ", expecting STRING")),
+        };
+        if matches!(op, Op::Re | Op::NotRe) && value != ".*" && value != ".+" {
+            return Err(format!(
+                "simulator: only the regexes .* and .+ are simulated, not {value:?}"
+            ));
+        }
+        matchers.push(Matcher { name, op, value });
+        skip_ws(&mut i);
+        match chars.get(i) {
+            Some(',') => i += 1,
+            Some('}') => {
+                i += 1;
+                break;
+            }
+            _ => return Err(unexpected(i, ", expecting } or ,")),
+        }
+    }
+    skip_ws(&mut i);
+    if i < chars.len() {
+        return Err(format!(
+            "simulator: only stream selectors are simulated, not the pipeline {:?}",
+            chars[i..].iter().collect::<String>()
+        ));
+    }
+    if matchers.iter().all(Matcher::empty_compatible) {
+        return Err(EMPTY_MATCHERS.to_owned());
+    }
+    Ok(matchers)
+}
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/loki/api/v1/push", post(push_handler))
+        .route("/loki/api/v1/query_range", get(query_range))
+        .route("/loki/api/v1/tail", get(tail))
+        .route("/loki/api/v1/labels", get(label_names))
+        .route("/loki/api/v1/label/{name}/values", get(label_values))
+        .route("/loki/api/v1/series", get(series))
+        .route("/ready", get(|| async { "ready\n" }))
+        .with_state(shared)
+}
+
+/// A plain-text error. Loki's query errors end without a newline, its push and auth errors
+/// (Go `http.Error`) with one; callers add it where Loki does.
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let body = body.into();
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn bad_request(body: impl Into<String>) -> Response {
+    text(StatusCode::BAD_REQUEST, body)
+}
+
+fn check_auth(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(want) = &*lock(&shared.authorization) {
+        let got = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            return Err(text(StatusCode::UNAUTHORIZED, "unauthorized\n"));
+        }
+    }
+    if let Some(want) = &*lock(&shared.tenant) {
+        let got = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            return Err(text(StatusCode::UNAUTHORIZED, "no org id\n"));
+        }
+    }
+    Ok(())
+}
+
+fn params(raw: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn nanos(params: &[(String, String)], name: &str, default: i64) -> Result<i64, Response> {
+    match param(params, name) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .or_else(|_| Timestamp::parse_rfc3339(v).map(Timestamp::unix_nanos))
+            .map_err(|_| bad_request(format!("cannot parse \"{v}\" to a valid timestamp"))),
+    }
+}
+
+/// Every matching line in `[start, end)`, merged across streams in `forward` or backward
+/// order, at most `limit`: what Loki's heap iterator returns.
+fn select(
+    store: &Store,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+    limit: usize,
+    forward: bool,
+) -> Vec<(Arc<Labels>, Stored)> {
+    let mut ranges: Vec<(Arc<Labels>, &[Stored])> = store
+        .streams
+        .values()
+        .filter(|s| matchers.iter().all(|m| m.matches(&s.labels)))
+        .map(|s| {
+            let lo = s.entries.partition_point(|e| e.ts < start);
+            let hi = s.entries.partition_point(|e| e.ts < end);
+            (Arc::new(s.labels.clone()), &s.entries[lo..hi.max(lo)])
+        })
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    // A simple k-way merge: streams are few, pages are at most max_entries long.
+    while out.len() < limit {
+        let pick = ranges
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, r))| !r.is_empty())
+            .min_by_key(|(i, (_, r))| {
+                if forward {
+                    (r[0].ts, *i)
+                } else {
+                    (-r[r.len() - 1].ts, *i)
+                }
+            })
+            .map(|(i, _)| i);
+        let Some(i) = pick else { break };
+        let (labels, range) = &mut ranges[i];
+        let entry = if forward {
+            let e = range[0].clone();
+            *range = &range[1..];
+            e
+        } else {
+            let e = range[range.len() - 1].clone();
+            *range = &range[..range.len() - 1];
+            e
+        };
+        out.push((labels.clone(), entry));
+    }
+    out
+}
+
+/// Groups selected lines into result streams: by labels plus structured metadata (Loki 3's
+/// default), or by labels with metadata per value (`categorize-labels`).
+fn streams_json(selected: Vec<(Arc<Labels>, Stored)>, categorize: bool) -> Vec<Value> {
+    let mut groups: BTreeMap<String, (Labels, Vec<Value>)> = BTreeMap::new();
+    for (labels, entry) in selected {
+        let mut stream = (*labels).clone();
+        let value = if categorize {
+            let extra = if entry.metadata.is_empty() {
+                json!({})
+            } else {
+                json!({ "structuredMetadata": &*entry.metadata })
+            };
+            json!([entry.ts.to_string(), &*entry.line, extra])
+        } else {
+            for (k, v) in entry.metadata.iter() {
+                stream.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            json!([entry.ts.to_string(), &*entry.line])
+        };
+        groups
+            .entry(labels_string(&stream))
+            .or_insert_with(|| (stream, Vec::new()))
+            .1
+            .push(value);
+    }
+    groups
+        .into_values()
+        .map(|(stream, values)| json!({ "stream": stream, "values": values }))
+        .collect()
+}
+
+fn stats(lines: usize, bytes: usize) -> Value {
+    json!({
+        "summary": {
+            "bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0,
+            "totalBytesProcessed": bytes, "totalLinesProcessed": lines, "execTime": 0.0,
+            "queueTime": 0.0, "subqueries": 0, "totalEntriesReturned": lines, "splits": 0,
+            "shards": 1, "totalPostFilterLines": lines, "totalStructuredMetadataBytesProcessed": 0
+        }
+    })
+}
+
+async fn query_range(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    shared.queries.fetch_add(1, Ordering::Relaxed);
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    if let Some((status, body)) = lock(&shared.queued_errors).pop_front() {
+        return text(status, body);
+    }
+    let params = params(raw);
+    let Some(query) = param(&params, "query") else {
+        return bad_request("query parameter is required");
+    };
+    let matchers = match parse_selector(query) {
+        Ok(m) => m,
+        Err(e) => return bad_request(e),
+    };
+    let now = Timestamp::now().unix_nanos();
+    let (start, end) = match (
+        nanos(&params, "start", now - 3_600_000_000_000),
+        nanos(&params, "end", now),
+    ) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    if end <= start {
+        return bad_request("end timestamp must not be before or equal to start time");
+    }
+    let limit: usize = match param(&params, "limit").unwrap_or("100").parse() {
+        Ok(l) => l,
+        Err(_) => return bad_request("invalid limit"),
+    };
+    let max = shared.max_entries.load(Ordering::Relaxed);
+    if limit > max {
+        return bad_request(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
+        ));
+    }
+    let forward = match param(&params, "direction").unwrap_or("backward") {
+        "forward" | "FORWARD" => true,
+        "backward" | "BACKWARD" => false,
+        other => return bad_request(format!("invalid direction {other:?}")),
+    };
+    let categorize = headers
+        .get("x-loki-response-encoding-flags")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+    let selected = {
+        let store = lock(&shared.store);
+        select(&store, &matchers, start, end, limit, forward)
+    };
+    let lines = selected.len();
+    let bytes = selected.iter().map(|(_, e)| e.line.len()).sum();
+    let mut data = json!({
+        "resultType": "streams",
+        "result": streams_json(selected, categorize),
+        "stats": stats(lines, bytes),
+    });
+    if categorize {
+        data["encodingFlags"] = json!(["categorize-labels"]);
+    }
+    let body = json!({ "status": "success", "data": data });
+    (
+        [("content-type", "application/json; charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn push_handler(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("loghttp.PushRequest.Streams: decode error\n");
+    };
+    let Some(streams) = request["streams"].as_array() else {
+        return bad_request("loghttp.PushRequest.Streams: expected an array\n");
+    };
+    let now = Timestamp::now().unix_nanos();
+    let mut accepted = Vec::new();
+    for stream in streams {
+        let labels: Labels = stream["stream"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if labels.is_empty() {
+            return bad_request("error at least one label pair is required per stream\n");
+        }
+        let mut entries = Vec::new();
+        for value in stream["values"].as_array().into_iter().flatten() {
+            let ts = value[0].as_str().and_then(|t| t.parse::<i64>().ok());
+            let (Some(ts), Some(line)) = (ts, value[1].as_str()) else {
+                return bad_request("loghttp.PushRequest.Streams: bad value\n");
+            };
+            if ts > now + CREATION_GRACE_NANOS {
+                let whole = Timestamp::from_unix_nanos(ts - ts.rem_euclid(1_000_000_000));
+                return bad_request(format!(
+                    "entry for stream '{}' has timestamp too new: {whole}\n",
+                    labels_string(&labels)
+                ));
+            }
+            let metadata: Labels = value[2]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.push((ts, Arc::<str>::from(line), Arc::new(metadata)));
+        }
+        accepted.push((labels, entries));
+    }
+    for (labels, entries) in accepted {
+        push(&shared, labels, entries);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn label_names(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    let names: BTreeSet<String> = lock(&shared.store)
+        .streams
+        .values()
+        .flat_map(|s| s.labels.keys().cloned())
+        .collect();
+    axum::Json(json!({ "status": "success", "data": names })).into_response()
+}
+
+async fn label_values(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    let values: BTreeSet<String> = lock(&shared.store)
+        .streams
+        .values()
+        .filter_map(|s| s.labels.get(&name).cloned())
+        .collect();
+    axum::Json(json!({ "status": "success", "data": values })).into_response()
+}
+
+async fn series(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    let params = params(raw);
+    let mut matchers = Vec::new();
+    for (_, selector) in params
+        .iter()
+        .filter(|(k, _)| k == "match[]" || k == "match")
+    {
+        match parse_selector(selector) {
+            Ok(m) => matchers.push(m),
+            Err(e) => return bad_request(e),
+        }
+    }
+    let data: Vec<Labels> = lock(&shared.store)
+        .streams
+        .values()
+        .filter(|s| {
+            matchers.is_empty()
+                || matchers
+                    .iter()
+                    .any(|ms| ms.iter().all(|m| m.matches(&s.labels)))
+        })
+        .map(|s| s.labels.clone())
+        .collect();
+    axum::Json(json!({ "status": "success", "data": data })).into_response()
+}
+
+async fn tail(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Err(r) = check_auth(&shared, &headers) {
+        return r;
+    }
+    let params = params(raw);
+    let Some(query) = param(&params, "query") else {
+        return bad_request("query parameter is required");
+    };
+    let matchers = match parse_selector(query) {
+        Ok(m) => m,
+        Err(e) => return bad_request(e),
+    };
+    let now = Timestamp::now().unix_nanos();
+    let start = match nanos(&params, "start", now - 3_600_000_000_000) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let limit: usize = param(&params, "limit")
+        .unwrap_or("100")
+        .parse()
+        .unwrap_or(100);
+    let delay: u64 = param(&params, "delay_for")
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    if delay > 5 {
+        return bad_request("delay_for can't be greater than 5");
+    }
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| tail_socket(shared, socket, matchers, start, limit))
+}
+
+struct OpenTail(Arc<Shared>);
+
+impl Drop for OpenTail {
+    fn drop(&mut self) {
+        self.0.tails_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn tail_socket(
+    shared: Arc<Shared>,
+    mut socket: WebSocket,
+    matchers: Vec<Matcher>,
+    start: i64,
+    limit: usize,
+) {
+    shared.tails_opened.fetch_add(1, Ordering::Relaxed);
+    shared.tails_open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenTail(shared.clone());
+    let mut kill = shared.kill_tails.subscribe();
+    let mut close = shared.close_tails.subscribe();
+    let mut pushes = shared.pushes.subscribe();
+    let (history, seen) = {
+        let store = lock(&shared.store);
+        let mut h = select(&store, &matchers, start, i64::MAX, limit, false);
+        h.reverse();
+        (h, store.seq)
+    };
+    if !history.is_empty() {
+        let frame = json!({ "streams": streams_json(history, false), "dropped_entries": null });
+        if socket
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    loop {
+        let frame = tokio::select! {
+            _ = kill.changed() => return, // reset: no close frame
+            _ = close.changed() => {
+                let _ = socket.send(WsMessage::Close(Some(CloseFrame {
+                    code: 1000,
+                    reason: "reached tail max duration limit".into(),
+                }))).await;
+                return;
+            }
+            pushed = pushes.recv() => match pushed {
+                Ok(p) => {
+                    if !matchers.iter().all(|m| m.matches(&p.labels)) {
+                        continue;
+                    }
+                    let entries: Vec<_> = p.entries.iter().filter(|e| e.seq > seen).cloned()
+                        .map(|e| (p.labels.clone(), e)).collect();
+                    if entries.is_empty() {
+                        continue;
+                    }
+                    json!({ "streams": streams_json(entries, false), "dropped_entries": null })
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let dropped: Vec<Value> = (0..n).map(|_| json!({"labels": {}, "timestamp": "0"})).collect();
+                    json!({ "streams": [], "dropped_entries": dropped })
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(_)) => continue,
+                _ => return,
+            },
+        };
+        if socket
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_errors_read_like_loki() {
+        assert_eq!(
+            parse_selector(r#"{faas_function="figlet""#).unwrap_err(),
+            "parse error at line 1, col 24: syntax error: unexpected $end, expecting } or ,"
+        );
+        assert_eq!(
+            parse_selector(r#"{app=~".*"}"#).unwrap_err(),
+            EMPTY_MATCHERS
+        );
+        assert!(parse_selector(r#"{app=""}"#).is_err());
+        assert!(
+            parse_selector(r#"{app="x"} |= "y""#)
+                .unwrap_err()
+                .starts_with("simulator:")
+        );
+        assert!(
+            parse_selector(r#"{app=~"a.*"}"#)
+                .unwrap_err()
+                .starts_with("simulator:")
+        );
+        let m = parse_selector(r#"{ a = "x\"y" , b!=`z`, c=~".+" }"#).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].value, "x\"y");
+        assert_eq!(m[1].op, Op::Ne);
+    }
+
+    #[test]
+    fn labels_print_like_prometheus() {
+        let l: Labels = [
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "\"".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(labels_string(&l), r#"{a="\"", b="2"}"#);
+    }
+}
