@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 .DEFAULT_GOAL := help
-.PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes bench-loki reliability-loki helm-lint
+.PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes bench-loki reliability-journald reliability-kubernetes reliability-loki fuzz helm-lint
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,8 +44,18 @@ bench-kubernetes: ## Kubernetes backend through the simulator: 10 pods x 100,000
 bench-loki: ## Loki backend through the Loki simulator: 1,000,000-line history, follow latency (docs/backends/loki.md)
 	$(CARGO) bench -p logs-loki --features simulator --bench loki
 
+reliability-journald: ## 1,000 follow streams for 60 s + slow/stalled clients, journald backend over real journal files
+	$(CARGO) bench -p logs-journald --bench reliability
+
+reliability-kubernetes: ## 1,000 follow streams for 60 s + slow/stalled clients, Kubernetes backend over the API simulator
+	$(CARGO) bench -p logs-kubernetes --features simulator --bench reliability
+
 reliability-loki: ## 1,000 follow streams for 60 s + slow/stalled clients, Loki backend over the simulator
 	$(CARGO) bench -p logs-loki --features simulator --bench reliability
+
+fuzz: ## Fuzz the query parser and the LogQL builder for 5 minutes each (needs nightly and cargo-fuzz)
+	cd fuzz && $(CARGO) +nightly fuzz run parse_query -- -max_total_time=300
+	cd fuzz && $(CARGO) +nightly fuzz run logql_selector -- -max_total_time=300
 
 helm-lint: ## helm lint + template of the chart (needs helm on PATH; not in Debian)
 	helm lint deploy/helm/faas-logs

@@ -49,6 +49,7 @@ async fn main() {
         "load: RSS samples KiB {:?}; peak RSS {} KiB",
         r.rss_samples, r.peak_rss_kib
     );
+    println!("load: anonymous RSS samples KiB {:?}", r.anon_samples);
     println!(
         "load: fds before/during/after {:?}; tasks {:?}",
         r.fds, r.tasks

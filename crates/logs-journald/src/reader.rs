@@ -506,3 +506,41 @@ mod tests {
         assert!(matches!(open_journal(&[empty.path().to_owned()]), Ok(None)));
     }
 }
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn params(namespace: &str, name: &str) -> Params {
+        Params {
+            dirs: Arc::from(Vec::new()),
+            request: Request::new(namespace, name),
+            since_usec: None,
+        }
+    }
+
+    proptest! {
+        /// Two requests match the same journal entries only if they name the same function in
+        /// the same namespace: the `SYSLOG_IDENTIFIER` match `<namespace>:<name>` cannot be
+        /// shared, because validated names cannot contain `:`.
+        #[test]
+        fn identifiers_never_collide(
+            a in "[a-z0-9]([-a-z0-9:]{0,8}[a-z0-9])?",
+            b in "[a-z0-9]([-a-z0-9:]{0,8}[a-z0-9])?",
+            c in "[a-z0-9]([-a-z0-9:]{0,8}[a-z0-9])?",
+            d in "[a-z0-9]([-a-z0-9:]{0,8}[a-z0-9])?",
+        ) {
+            let valid = [&a, &b, &c, &d].iter().all(|s| logs_api::is_dns1123_label(s));
+            let same = params(&a, &b).identifier() == params(&c, &d).identifier();
+            if valid {
+                prop_assert_eq!(same, a == c && b == d);
+            }
+            // Unvalidated values with `:` could collide (`a:b` + `c` vs `a` + `b:c`): that is
+            // why the core refuses them before any backend sees them.
+            if !valid && same && (a != c || b != d) {
+                prop_assert!([&a, &b, &c, &d].iter().any(|s| s.contains(':')));
+            }
+        }
+    }
+}

@@ -21,6 +21,10 @@ const BATCH: usize = 256;
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 /// A follower whose journal could not be re-opened this many times in a row gives up.
 const MAX_REFRESH_FAILURES: u32 = 30;
+/// Journal reads running at once, per CPU. A write wakes every follower; without a bound a
+/// thousand followers would each take a blocking thread (tokio grows its pool to 512), and
+/// every thread costs a stack and a malloc arena. Reads beyond it wait their turn.
+const READS_PER_CPU: usize = 2;
 
 /// Why the requester could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,8 @@ pub struct JournaldRequester {
     stats: Arc<Stats>,
     /// The inotify watch shared by every follower, alive while at least one follows.
     watch: Arc<Mutex<Weak<Watch>>>,
+    /// Permits for blocking journal reads (see [`READS_PER_CPU`]).
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for JournaldRequester {
@@ -72,6 +78,9 @@ impl JournaldRequester {
             recheck: args.recheck_interval.max(Duration::from_millis(10)),
             stats: Arc::default(),
             watch: Arc::default(),
+            reads: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()) * READS_PER_CPU,
+            )),
         })
     }
 
@@ -138,11 +147,14 @@ impl Requester for JournaldRequester {
             None
         };
         let stats = self.stats.clone();
+        let permit = self.reads.clone().acquire_owned().await;
         let reader = tokio::task::spawn_blocking(move || Reader::history(params, stats))
             .await
             .map_err(|e| Error::backend("reading the journal", e))?
             .map_err(|e| Error::backend("opening the journal", e))?;
+        drop(permit);
         let state = State {
+            reads: self.reads.clone(),
             reader: Some(reader),
             buf: VecDeque::new(),
             exhausted: false,
@@ -173,6 +185,7 @@ impl Requester for JournaldRequester {
 /// The state of one stream: it owns the reader, the inotify watch and the timer, so dropping
 /// the stream releases them all.
 struct State {
+    reads: Arc<tokio::sync::Semaphore>,
     reader: Option<Reader>,
     buf: VecDeque<Message>,
     exhausted: bool,
@@ -206,6 +219,8 @@ impl State {
             }
             let mut reader = self.reader.take()?;
             let refresh = std::mem::take(&mut self.refresh);
+            // The semaphore is never closed, so this only waits for a turn.
+            let permit = self.reads.clone().acquire_owned().await;
             let joined = tokio::task::spawn_blocking(move || {
                 let batch = if refresh {
                     reader.refresh_live()
@@ -216,6 +231,7 @@ impl State {
                 (reader, batch)
             })
             .await;
+            drop(permit);
             let (reader, batch) = match joined {
                 Ok(v) => v,
                 Err(e) => return Some((Err(Error::backend("reading the journal", e)), self)),

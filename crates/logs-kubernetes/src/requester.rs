@@ -112,8 +112,18 @@ impl Query {
     }
 
     pub(crate) fn selector(&self) -> String {
-        format!("faas_function={}", self.request.name)
+        // The core validated the name; an invalid one selects nothing rather than anything.
+        function_selector(&self.request.name).unwrap_or_else(|| NOTHING.to_owned())
     }
+}
+
+/// A selector no pod matches: `faas_function` both present and absent.
+const NOTHING: &str = "faas_function,!faas_function";
+
+/// The label selector of a function's pods, `faas_function=<name>`; `None` unless `name` is a
+/// DNS-1123 label, so no value can add a requirement (`,`, `!=`, ` in (...)`) to the selector.
+pub(crate) fn function_selector(name: &str) -> Option<String> {
+    logs_api::is_dns1123_label(name).then(|| format!("faas_function={name}"))
 }
 
 /// Whether an API error only means "this pod has no log to read (yet)": gone (404), container
@@ -175,5 +185,65 @@ impl Requester for KubeRequester {
             .await
             .map(|_| ())
             .map_err(|e| Error::backend("reaching the Kubernetes API server", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Splits a selector the way the API server does (`,` between requirements, then the
+    /// operator), enough to see how many requirements and which value it has.
+    fn requirements(selector: &str) -> Vec<(String, String, String)> {
+        selector
+            .split(',')
+            .map(|r| {
+                for op in ["!=", "==", "="] {
+                    if let Some((k, v)) = r.split_once(op) {
+                        return (k.to_owned(), op.to_owned(), v.to_owned());
+                    }
+                }
+                (r.to_owned(), String::new(), String::new())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selector_for_a_valid_name() {
+        assert_eq!(
+            function_selector("figlet").as_deref(),
+            Some("faas_function=figlet")
+        );
+        for hostile in ["a,b", "a!=b", "x in (a,b)", "", "A", "a=b", "a\n"] {
+            assert_eq!(function_selector(hostile), None, "{hostile}");
+        }
+        assert_eq!(
+            requirements(NOTHING),
+            [
+                ("faas_function".to_owned(), String::new(), String::new()),
+                ("!faas_function".to_owned(), String::new(), String::new())
+            ]
+        );
+    }
+
+    proptest! {
+        /// Whatever the name, the selector is one equality requirement on `faas_function`
+        /// with exactly that name, or there is none.
+        #[test]
+        fn any_name_selects_only_itself(
+            name in prop_oneof![any::<String>(), "[a-z0-9,=!() -]{0,20}", "[a-z]([-a-z0-9]{0,10}[a-z0-9])?"],
+        ) {
+            match function_selector(&name) {
+                Some(selector) => {
+                    prop_assert_eq!(
+                        requirements(&selector),
+                        vec![("faas_function".to_owned(), "=".to_owned(), name.clone())]
+                    );
+                    prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                }
+                None => prop_assert!(!logs_api::is_dns1123_label(&name)),
+            }
+        }
     }
 }

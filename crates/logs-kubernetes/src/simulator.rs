@@ -122,12 +122,13 @@ impl Shared {
 pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    app: Router,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 
@@ -153,10 +154,56 @@ impl Simulator {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let sim = Self {
+            shared,
+            addr,
+            app,
+            task: Mutex::new(None),
+        };
+        sim.serve(listener);
+        Ok(sim)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = self.app.clone();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            // Connections live in this set, so aborting the task resets every one of them
+            // (watches and log streams included), as an API server restart does.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                        connections.spawn(async move {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                                .await;
+                        });
+                    }
+                    Some(_) = connections.join_next() => {}
+                }
+            }
         });
-        Ok(Self { shared, addr, task })
+        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// Goes away: the listener closes and every open connection is reset. Pods and logs stay,
+    /// as in etcd and on the nodes.
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    /// Comes back on the same address after [`Simulator::stop`].
+    ///
+    /// # Errors
+    /// When the address cannot be bound again.
+    pub async fn resume(&self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
     }
 
     /// The address it listens on.

@@ -53,6 +53,7 @@ async fn main() {
         "load: RSS samples KiB {:?}; peak RSS {} KiB (simulator, provider and clients in one process)",
         r.rss_samples, r.peak_rss_kib
     );
+    println!("load: anonymous RSS samples KiB {:?}", r.anon_samples);
     println!(
         "load: fds before/during/after {:?}; tasks {:?}; tail sockets open after: {}",
         r.fds,

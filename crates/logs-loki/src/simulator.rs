@@ -100,7 +100,14 @@ struct Shared {
     tails_open: AtomicUsize,
     kill_tails: watch::Sender<u64>,
     close_tails: watch::Sender<u64>,
+    /// Bumped by every stop(), before the tails are killed: a request that a stopped server
+    /// instance was still handling sees it changed.
+    epoch: AtomicU64,
 }
+
+/// The epoch of the server instance that accepted a connection.
+#[derive(Clone, Copy)]
+struct ServerEpoch(u64);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -132,6 +139,7 @@ impl Simulator {
             tails_open: AtomicUsize::new(0),
             kill_tails: watch::channel(0).0,
             close_tails: watch::channel(0).0,
+            epoch: AtomicU64::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -145,7 +153,8 @@ impl Simulator {
     }
 
     fn serve(&self, listener: tokio::net::TcpListener) {
-        let app = router(self.shared.clone());
+        let epoch = ServerEpoch(self.shared.epoch.load(Ordering::SeqCst));
+        let app = router(self.shared.clone()).layer(axum::Extension(epoch));
         let task = tokio::spawn(async move {
             // Connections live in this set, so aborting the task resets them all.
             let mut connections = tokio::task::JoinSet::new();
@@ -253,6 +262,7 @@ impl Simulator {
     /// Goes away: the listener closes and every connection (tails included) is reset. The
     /// stored lines stay, as in a Loki whose ingesters keep their WAL.
     pub fn stop(&self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(task) = lock(&self.server).take() {
             task.abort();
         }
@@ -363,6 +373,26 @@ const EMPTY_MATCHERS: &str = "parse error : queries require at least one regexp 
 
 fn syntax_error(col: usize, what: &str) -> String {
     format!("parse error at line 1, col {col}: syntax error: {what}")
+}
+
+/// Reads a stream selector as the simulator (and Loki) does: the matchers as
+/// `(label, operator, value)`, or Loki's error text. An oracle for fuzzing the query builder.
+///
+/// # Errors
+/// Loki's parse error text, or a `simulator:` message for LogQL the simulator does not model.
+pub fn matchers(q: &str) -> Result<Vec<(String, &'static str, String)>, String> {
+    Ok(parse_selector(q)?
+        .into_iter()
+        .map(|m| {
+            let op = match m.op {
+                Op::Eq => "=",
+                Op::Ne => "!=",
+                Op::Re => "=~",
+                Op::NotRe => "!~",
+            };
+            (m.name, op, m.value)
+        })
+        .collect())
 }
 
 /// Parses `{name op "value", ...}` the way LogQL's lexer reads it.
@@ -847,6 +877,7 @@ async fn series(
 
 async fn tail(
     State(shared): State<Arc<Shared>>,
+    axum::Extension(ServerEpoch(epoch)): axum::Extension<ServerEpoch>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     upgrade: WebSocketUpgrade,
@@ -878,10 +909,19 @@ async fn tail(
     if delay > 5 {
         return bad_request("delay_for can't be greater than 5");
     }
+    // A stop() may have come while this request was on its way: the kill it sent went to the
+    // receivers of the time. Subscribe, then check the epoch, so none is missed.
+    let faults = TailFaults {
+        kill: shared.kill_tails.subscribe(),
+        close: shared.close_tails.subscribe(),
+    };
+    if shared.epoch.load(Ordering::SeqCst) != epoch {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "simulator stopped\n");
+    }
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| tail_socket(shared, socket, matchers, start, limit))
+        .on_upgrade(move |socket| tail_socket(shared, socket, faults, matchers, start, limit))
 }
 
 struct OpenTail(Arc<Shared>);
@@ -892,9 +932,16 @@ impl Drop for OpenTail {
     }
 }
 
+/// What ends a tail socket from the outside.
+struct TailFaults {
+    kill: watch::Receiver<u64>,
+    close: watch::Receiver<u64>,
+}
+
 async fn tail_socket(
     shared: Arc<Shared>,
     mut socket: WebSocket,
+    faults: TailFaults,
     matchers: Vec<Matcher>,
     start: i64,
     limit: usize,
@@ -902,8 +949,13 @@ async fn tail_socket(
     shared.tails_opened.fetch_add(1, Ordering::Relaxed);
     shared.tails_open.fetch_add(1, Ordering::Relaxed);
     let _open = OpenTail(shared.clone());
-    let mut kill = shared.kill_tails.subscribe();
-    let mut close = shared.close_tails.subscribe();
+    let TailFaults {
+        mut kill,
+        mut close,
+    } = faults;
+    if kill.has_changed().unwrap_or(true) {
+        return;
+    }
     let mut pushes = shared.pushes.subscribe();
     let (history, seen) = {
         let store = lock(&shared.store);
