@@ -276,3 +276,55 @@ pub async fn slow_clients(backend: &dyn Backend, lines: usize) -> SlowReport {
     drop(stalled);
     report
 }
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The body of every backend's `benches/reliability.rs`: [`load`] with `LOAD_STREAMS` (1000)
+/// follow streams for `LOAD_SECONDS` (60) at `LOAD_RATE` lines/s (20), then [`slow_clients`]
+/// with `SLOW_LINES` (100000), printing the figures. Without `--bench` on the command line
+/// (`cargo test --benches`) it runs a quick version.
+///
+/// # Panics
+/// When a harness does.
+pub async fn bench_main(backend: &dyn Backend) {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (streams, secs, rate, slow) = if quick {
+        (20, 2, 10, 2_000)
+    } else {
+        (
+            env_or("LOAD_STREAMS", 1000),
+            env_or("LOAD_SECONDS", 60),
+            env_or("LOAD_RATE", 20),
+            env_or("SLOW_LINES", 100_000),
+        )
+    };
+    let streams = usize::try_from(streams).unwrap_or(usize::MAX);
+    let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+    let r = load(backend, streams, Duration::from_secs(secs), rate).await;
+    println!(
+        "load: {} follow streams x {} lines in {:.1} s: every line once, in order; worst wait {:?}",
+        r.streams,
+        r.lines,
+        r.duration.as_secs_f64(),
+        r.worst_gap
+    );
+    println!(
+        "load: RSS samples KiB {:?}; peak RSS {} KiB",
+        r.rss_samples, r.peak_rss_kib
+    );
+    println!("load: anonymous RSS samples KiB {:?}", r.anon_samples);
+    println!(
+        "load: fds before/during/after {:?}; tasks {:?}",
+        r.fds, r.tasks
+    );
+    let s = slow_clients(backend, usize::try_from(slow).unwrap_or(usize::MAX)).await;
+    println!(
+        "slow: {} lines written; slow client read {}; server sent {} messages to both clients; RSS {} -> {} KiB",
+        s.lines, s.slow_read, s.messages_sent, s.rss_kib.0, s.rss_kib.1
+    );
+}
