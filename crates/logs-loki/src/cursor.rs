@@ -6,7 +6,7 @@
 //! exactly that timestamp are skipped (as `logcli` does). Loki itself keeps no two entries with
 //! the same stream, timestamp and line, which makes that triple an entry's identity.
 
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::wire::Entry;
@@ -19,14 +19,23 @@ pub(crate) struct EntryId {
     line_hash: u64,
 }
 
-impl EntryId {
-    pub(crate) fn of(entry: &Entry) -> Self {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        entry.line.hash(&mut h);
+/// Hashes lines for [`EntryId`]s with keys random per stream, so that nobody who can write log
+/// lines can craft two that collide.
+#[derive(Clone, Default)]
+pub(crate) struct LineHasher(std::collections::hash_map::RandomState);
+
+impl std::fmt::Debug for LineHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineHasher")
+    }
+}
+
+impl LineHasher {
+    pub(crate) fn id(&self, entry: &Entry) -> EntryId {
         EntryId {
             ts: entry.ts,
             key: entry.info.key.clone(),
-            line_hash: h.finish(),
+            line_hash: self.0.hash_one(&entry.line),
         }
     }
 }
@@ -44,14 +53,17 @@ impl PartialEq for EntryId {
 pub(crate) struct Cursor {
     ts: i64,
     run: Vec<EntryId>,
+    hasher: LineHasher,
 }
 
 impl Cursor {
-    /// Nothing delivered; everything before `floor` counts as done.
-    pub(crate) fn at(floor: i64) -> Self {
+    /// Nothing delivered; everything before `floor` counts as done. `hasher` must be the one
+    /// the stream uses for its other [`EntryId`]s.
+    pub(crate) fn at(floor: i64, hasher: LineHasher) -> Self {
         Cursor {
             ts: floor,
             run: Vec::new(),
+            hasher,
         }
     }
 
@@ -74,7 +86,7 @@ impl Cursor {
         if entry.ts < self.ts {
             return false;
         }
-        let id = EntryId::of(entry);
+        let id = self.hasher.id(entry);
         if entry.ts == self.ts {
             if self.run.contains(&id) {
                 return false;
@@ -110,7 +122,7 @@ mod tests {
 
     #[test]
     fn boundary_lines_are_taken_once() {
-        let mut c = Cursor::at(0);
+        let mut c = Cursor::at(0, LineHasher::default());
         assert!(c.take(&entry("a", 5, "x")));
         assert!(c.take(&entry("a", 5, "y")));
         assert!(
@@ -132,7 +144,7 @@ mod tests {
 
     #[test]
     fn floor_only_moves_forward() {
-        let mut c = Cursor::at(10);
+        let mut c = Cursor::at(10, LineHasher::default());
         assert!(!c.take(&entry("a", 9, "x")));
         c.raise_floor(5);
         assert_eq!(c.ts(), 10);

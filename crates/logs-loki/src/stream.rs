@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::client::{Direction, Loki, LokiError, TailSocket};
 use crate::config::Config;
-use crate::cursor::{Cursor, EntryId};
+use crate::cursor::{Cursor, EntryId, LineHasher};
 use crate::wire::{Decoded, Entry, Expect, decode_query_range, decode_tail_frame};
 
 /// Retries before the first byte (100 + 200 + 400 ms of waiting at most).
@@ -72,6 +72,8 @@ pub(crate) struct LokiStream {
     phase: Phase,
     ready: VecDeque<Entry>,
     cursor: Cursor,
+    /// Identifies lines at cut points (the same keys as the cursor's).
+    hasher: LineHasher,
     failures: u32,
 }
 
@@ -101,6 +103,7 @@ impl LokiStream {
                 live: false,
             },
         };
+        let hasher = LineHasher::default();
         LokiStream {
             loki,
             config,
@@ -110,7 +113,8 @@ impl LokiStream {
             end,
             phase,
             ready: VecDeque::new(),
-            cursor: Cursor::at(start),
+            cursor: Cursor::at(start, hasher.clone()),
+            hasher,
             failures: 0,
         }
     }
@@ -312,7 +316,7 @@ impl LokiStream {
                 self.failures = 0;
                 let boundary = (count.run_ts, count.run.clone());
                 for entry in &page.entries {
-                    let id = EntryId::of(entry);
+                    let id = self.hasher.id(entry);
                     if entry.ts == boundary.0 && boundary.1.contains(&id) {
                         continue; // seen on the previous page (end is re-read inclusively)
                     }
@@ -384,7 +388,7 @@ impl LokiStream {
                     if let Some((ts, keep)) = &mut only_at
                         && entry.ts == *ts
                     {
-                        let id = EntryId::of(&entry);
+                        let id = self.hasher.id(&entry);
                         match keep.iter().position(|k| *k == id) {
                             Some(i) => {
                                 keep.swap_remove(i);
