@@ -123,12 +123,20 @@ pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     app: Router,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The accept loop and the way to stop it, while serving.
+    task: Mutex<
+        Option<(
+            tokio::task::JoinHandle<()>,
+            tokio::sync::oneshot::Sender<()>,
+        )>,
+    >,
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.stop();
+        if let Some((task, _)) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
     }
 }
 
@@ -166,12 +174,17 @@ impl Simulator {
 
     fn serve(&self, listener: tokio::net::TcpListener) {
         let app = self.app.clone();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            // Connections live in this set, so aborting the task resets every one of them
+            // Connections live in this set, so stopping (or aborting) resets every one of them
             // (watches and log streams included), as an API server restart does.
             let mut connections = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
+                    _ = &mut stop_rx => {
+                        connections.shutdown().await;
+                        return;
+                    }
                     accepted = listener.accept() => {
                         let Ok((tcp, _)) = accepted else { continue };
                         let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -185,14 +198,16 @@ impl Simulator {
                 }
             }
         });
-        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some((task, stop_tx));
     }
 
-    /// Goes away: the listener closes and every open connection is reset. Pods and logs stay,
-    /// as in etcd and on the nodes.
-    pub fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            task.abort();
+    /// Goes away: the listener closes and every open connection is reset; when this returns,
+    /// they are closed. Pods and logs stay, as in etcd and on the nodes.
+    pub async fn stop(&self) {
+        let running = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((task, stop)) = running {
+            let _ = stop.send(());
+            let _ = task.await;
         }
     }
 

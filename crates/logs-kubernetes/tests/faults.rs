@@ -36,7 +36,7 @@ async fn an_api_server_restart_is_resumed_without_gap_or_duplicate() {
     b.sim.append(NS, "f-a", &[(b.next_ts(), "live")]);
     assert_eq!(next_text(&mut stream).await, "live");
 
-    b.sim.stop();
+    b.sim.stop().await;
     // While it is away: more lines in the running pod, and a new pod with lines.
     let same = b.next_ts();
     b.sim

@@ -117,7 +117,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Simulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The accept loop and the way to stop it, while serving.
+    server: Mutex<
+        Option<(
+            tokio::task::JoinHandle<()>,
+            tokio::sync::oneshot::Sender<()>,
+        )>,
+    >,
 }
 
 impl Simulator {
@@ -155,11 +161,16 @@ impl Simulator {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let epoch = ServerEpoch(self.shared.epoch.load(Ordering::SeqCst));
         let app = router(self.shared.clone()).layer(axum::Extension(epoch));
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            // Connections live in this set, so aborting the task resets them all.
+            // Connections live in this set, so stopping (or aborting) resets them all.
             let mut connections = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
+                    _ = &mut stop_rx => {
+                        connections.shutdown().await;
+                        return;
+                    }
                     accepted = listener.accept() => {
                         let Ok((tcp, _)) = accepted else { continue };
                         let _ = tcp.set_nodelay(true);
@@ -175,7 +186,7 @@ impl Simulator {
                 }
             }
         });
-        *lock(&self.server) = Some(task);
+        *lock(&self.server) = Some((task, stop_tx));
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234`.
@@ -259,14 +270,22 @@ impl Simulator {
         self.shared.close_tails.send_modify(|g| *g += 1);
     }
 
-    /// Goes away: the listener closes and every connection (tails included) is reset. The
-    /// stored lines stay, as in a Loki whose ingesters keep their WAL.
-    pub fn stop(&self) {
+    /// Goes away: the listener closes and every connection (tails included) is reset; when
+    /// this returns, they are closed. The stored lines stay, as in a Loki whose ingesters keep
+    /// their WAL.
+    pub async fn stop(&self) {
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(task) = lock(&self.server).take() {
-            task.abort();
-        }
+        let running = lock(&self.server).take();
         self.shared.kill_tails.send_modify(|g| *g += 1);
+        if let Some((task, stop)) = running {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        // Tail sockets live in their own tasks and end on the kill above.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.tails_open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Comes back on the same port after [`Simulator::stop`].
@@ -282,7 +301,11 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.stop();
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some((task, _)) = lock(&self.server).take() {
+            task.abort();
+        }
+        self.shared.kill_tails.send_modify(|g| *g += 1);
     }
 }
 

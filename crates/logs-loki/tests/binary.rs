@@ -99,7 +99,7 @@ async fn serves_pushed_lines_and_reports_readiness() {
         !provider.log.contains("t0k"),
         "the token must never be logged"
     );
-    sim.stop();
+    sim.stop().await;
     let ready = get(provider.addr, "/healthz/ready")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -264,7 +264,7 @@ async fn a_restarted_loki_is_resumed_without_gap_or_duplicate() {
     b.push(NAMESPACE, name, "restart-0", &["live"]);
     assert_eq!(next_text(&mut s).await, "live");
 
-    b.sim.stop();
+    b.sim.stop().await;
     // Written while Loki is unreachable: they must arrive after it comes back.
     b.push(
         NAMESPACE,
@@ -307,7 +307,7 @@ async fn a_loki_that_stays_away_aborts_the_response() {
     assert_eq!(s.status, 200);
     let first = s.next_message(WAIT).await;
     assert_eq!(first["text"], "one");
-    b.sim.stop();
+    b.sim.stop().await;
     // Two retries (100 ms + 200 ms) then the response is cut without its terminating chunk.
     let end = tokio::time::timeout(WAIT, s.next_line())
         .await
@@ -418,7 +418,7 @@ async fn tenant_and_credentials_reach_loki_and_readiness_follows_it() {
         .err()
         .unwrap_or_else(|| panic!("expected an error"));
     assert!(e.chain().contains("no org id"), "{}", e.chain());
-    b.sim.stop();
+    b.sim.stop().await;
     assert!(b.requester.ready().await.is_err());
 }
 
