@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use inotify::{EventStream, Inotify, WatchMask};
-use logs_api::{Error, LogStream, Message, Request, Requester, Result, Timestamp};
+use logs_api::{
+    Error, LogStream, Message, Request, Requester, Result, Timestamp, is_dns1123_label,
+};
 use tokio::sync::watch;
 
 use crate::config::Args;
@@ -135,6 +137,13 @@ fn check_dirs(dirs: &[PathBuf]) -> Result<(), SetupError> {
 #[async_trait::async_trait]
 impl Requester for JournaldRequester {
     async fn query(&self, request: Request) -> Result<LogStream> {
+        // The core only hands over DNS-1123 names; a caller that skipped it must not reach
+        // another function's lines (`a:b` + `c` and `a` + `b:c` share an identifier).
+        if !is_dns1123_label(&request.namespace) || !is_dns1123_label(&request.name) {
+            return Err(Error::InvalidRequest(
+                "name and namespace must be DNS-1123 labels".to_owned(),
+            ));
+        }
         let follow = request.follow;
         let params = self.params(request);
         // Watch before the snapshot is taken, so nothing appended in between goes unnoticed.

@@ -18,7 +18,8 @@ use crate::cursor::{Resume, parse_line, raw_lines};
 use crate::history::{History, Resumes};
 use crate::requester::{Query, no_log_yet};
 
-/// Consecutive failed attempts to open a pod's log before the response is aborted.
+/// Consecutive failed attempts to open a pod's log, or to watch the function's pods, before the
+/// response is aborted (about 13 s of retries with [`backoff`]).
 const MAX_FAILURES: u32 = 8;
 /// Messages buffered between the pod readers and the client (back-pressure beyond it).
 const BUFFER: usize = 256;
@@ -88,47 +89,85 @@ async fn supervise(
     tx: mpsc::Sender<Result<Message>>,
 ) {
     let config = watcher::Config::default().labels(&query.selector());
-    let mut events = watcher(query.api.clone(), config).default_backoff().boxed();
+    let mut events = watcher(query.api.clone(), config)
+        .backoff(WatchBackoff::default())
+        .boxed();
+    // Consecutive watch failures; any answer of the API server resets it.
+    let mut failures = 0u32;
     let mut pods: HashMap<String, watch::Sender<Option<PodState>>> = HashMap::new();
     // Dropping the JoinSet (when this task is aborted) aborts every reader.
     let mut readers = JoinSet::new();
     loop {
         tokio::select! {
-            event = events.next() => match event {
-                None => return,
-                Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) => {
-                    let Some(name) = pod.metadata.name.clone() else { continue };
-                    if !query.request.wants_instance(&name) {
+            event = events.next() => {
+                let event = match event {
+                    None => return,
+                    Some(Ok(event)) => {
+                        failures = 0;
+                        event
+                    }
+                    Some(Err(e)) => {
+                        failures += 1;
+                        if failures >= MAX_FAILURES {
+                            let error = Error::backend("watching the function's pods", e);
+                            let _ = tx.send(Err(error)).await;
+                            return;
+                        }
+                        tracing::warn!(error = %e, attempt = failures, "Watching the function's pods failed; retrying.");
                         continue;
                     }
-                    let state = pod_state(&pod, query.args.container.as_deref());
-                    if let Some(sender) = pods.get(&name) {
-                        sender.send_replace(Some(state));
-                        continue;
+                };
+                match event {
+                    Event::Apply(pod) | Event::InitApply(pod) => {
+                        let Some(name) = pod.metadata.name.clone() else { continue };
+                        if !query.request.wants_instance(&name) {
+                            continue;
+                        }
+                        let state = pod_state(&pod, query.args.container.as_deref());
+                        if let Some(sender) = pods.get(&name) {
+                            sender.send_replace(Some(state));
+                            continue;
+                        }
+                        if pods.len() >= query.args.max_pods {
+                            tracing::warn!(pod = %name, max = query.args.max_pods, "Too many pods to follow; skipping.");
+                            continue;
+                        }
+                        let (sender, receiver) = watch::channel(Some(state));
+                        pods.insert(name.clone(), sender);
+                        let pod: Arc<str> = name.into();
+                        let resume = known.remove(&pod).unwrap_or_default();
+                        readers.spawn(follow_pod(query.clone(), pod, resume, receiver, tx.clone()));
                     }
-                    if pods.len() >= query.args.max_pods {
-                        tracing::warn!(pod = %name, max = query.args.max_pods, "Too many pods to follow; skipping.");
-                        continue;
+                    Event::Delete(pod) => {
+                        if let Some(sender) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
+                            sender.send_replace(None);
+                        }
                     }
-                    let (sender, receiver) = watch::channel(Some(state));
-                    pods.insert(name.clone(), sender);
-                    let pod: Arc<str> = name.into();
-                    let resume = known.remove(&pod).unwrap_or_default();
-                    readers.spawn(follow_pod(query.clone(), pod, resume, receiver, tx.clone()));
+                    Event::Init | Event::InitDone => {}
                 }
-                Some(Ok(Event::Delete(pod))) => {
-                    if let Some(sender) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
-                        sender.send_replace(None);
-                    }
-                }
-                Some(Ok(Event::Init | Event::InitDone)) => {}
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "Watching the function's pods failed; retrying.");
-                }
-            },
+            }
             Some(_) = readers.join_next(), if !readers.is_empty() => {}
             () = tx.closed() => return,
         }
+    }
+}
+
+/// The watch's pause after a failure: the same curve as a pod log's, reset by any answer.
+#[derive(Debug, Default)]
+struct WatchBackoff(u32);
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.0 = self.0.saturating_add(1);
+        Some(backoff(self.0))
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.0 = 0;
     }
 }
 

@@ -65,3 +65,57 @@ async fn an_api_server_restart_is_resumed_without_gap_or_duplicate() {
     let more = tokio::time::timeout(Duration::from_millis(700), stream.next()).await;
     assert!(more.is_err(), "nothing twice: {more:?}");
 }
+
+/// Past the reconnect policy (the API server stays away), the follow stream ends with an error
+/// item, which the real server turns into an aborted HTTP response: no terminating chunk, so
+/// the client knows the log is cut short rather than finished. Both policies: a pod's log that
+/// cannot be reopened, and the pod watch of a function with no pod at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_that_stays_away_aborts_the_http_response() {
+    use logs_api::conformance::{Backend, NAMESPACE, start, unique_name};
+
+    let b = SimBackend::start().await;
+    let server = start(&b, Duration::from_secs(120)).await;
+    let name = unique_name("gone");
+    b.write(NAMESPACE, &name, 0, &["before"]).await;
+    let mut res = logs_api::testing::open(
+        server.addr,
+        &format!("/system/logs?name={name}&follow=true"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.next_message(Duration::from_secs(30)).await["text"],
+        "before"
+    );
+    b.write(NAMESPACE, &name, 0, &["live"]).await;
+    assert_eq!(
+        res.next_message(Duration::from_secs(30)).await["text"],
+        "live"
+    );
+    // A function scaled to zero: only the watch is open.
+    let mut idle = logs_api::testing::open(
+        server.addr,
+        &format!("/system/logs?name={}&follow=true", unique_name("idle")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(idle.status, 200);
+
+    b.sim.stop().await;
+    // About 13 s of retries with backoff, then the error item. Each body ends (the connection
+    // is closed) without its terminating chunk and without any further line.
+    for (what, stream) in [("pod log", &mut res), ("watch only", &mut idle)] {
+        let end = tokio::time::timeout(Duration::from_secs(60), stream.next_line()).await;
+        match end {
+            Ok(Ok(None)) => {}
+            other => panic!("{what}: expected the body to end, got {other:?}"),
+        }
+        assert!(
+            !stream.is_complete(),
+            "{what}: a response cut short by the backend must not look finished"
+        );
+    }
+    assert_eq!(server.metrics.stream_aborts(), 2);
+}
