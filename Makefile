@@ -39,19 +39,19 @@ bench-journald: ## journald backend vs journalctl on a 1,000,000-entry journal (
 	$(CARGO) bench -p logs-journald --bench journal
 
 bench-kubernetes: ## Kubernetes backend through the simulator: 10 pods x 100,000 lines, 1,000 follow streams
-	$(CARGO) bench -p logs-kubernetes --features simulator --bench kube
+	$(CARGO) bench -p logs-kubernetes --bench kube
 
 bench-loki: ## Loki backend through the Loki simulator: 1,000,000-line history, follow latency (docs/backends/loki.md)
-	$(CARGO) bench -p logs-loki --features simulator --bench loki
+	$(CARGO) bench -p logs-loki --bench loki
 
 reliability-journald: ## 1,000 follow streams for 60 s + slow/stalled clients, journald backend over real journal files
 	$(CARGO) bench -p logs-journald --bench reliability
 
 reliability-kubernetes: ## 1,000 follow streams for 60 s + slow/stalled clients, Kubernetes backend over the API simulator
-	$(CARGO) bench -p logs-kubernetes --features simulator --bench reliability
+	$(CARGO) bench -p logs-kubernetes --bench reliability
 
 reliability-loki: ## 1,000 follow streams for 60 s + slow/stalled clients, Loki backend over the simulator
-	$(CARGO) bench -p logs-loki --features simulator --bench reliability
+	$(CARGO) bench -p logs-loki --bench reliability
 
 fuzz: ## Fuzz the query parser and the LogQL builder for 5 minutes each (needs nightly and cargo-fuzz)
 	cd fuzz && $(CARGO) +nightly fuzz run parse_query -- -max_total_time=300

@@ -14,9 +14,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kube_simulator::ContainerState;
 use logs_api::reliability::rss_kib;
 use logs_api::{Request, Requester, Timestamp};
-use logs_kubernetes::simulator::ContainerState;
 
 const PODS: usize = 10;
 const LINES: usize = 100_000;
@@ -45,15 +45,10 @@ async fn history(backend: &support::SimBackend) {
         let texts: Vec<String> = (0..LINES)
             .map(|i| format!("pod {p} line {i} some typical function output"))
             .collect();
-        let lines: Vec<(Timestamp, &str)> = texts
+        let lines: Vec<(i64, &str)> = texts
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                (
-                    Timestamp::from_unix_nanos(start_ts + (i * PODS + p) as i64 * 1_000),
-                    t.as_str(),
-                )
-            })
+            .map(|(i, t)| (start_ts + (i * PODS + p) as i64 * 1_000, t.as_str()))
             .collect();
         backend.sim.append("openfaas-fn", &pod, &lines);
     }
@@ -140,7 +135,7 @@ async fn followers(backend: &support::SimBackend) {
     backend.sim.append(
         "openfaas-fn",
         "follow-0",
-        &[(Timestamp::now(), "hello followers")],
+        &[(Timestamp::now().unix_nanos(), "hello followers")],
     );
     let t1 = Instant::now();
     for s in &mut streams {

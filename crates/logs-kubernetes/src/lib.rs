@@ -6,16 +6,14 @@
 //! is read with `timestamps=true`. History is merged across pods in timestamp order; follow
 //! watches the pods and resumes dropped log streams without gaps or duplicates.
 //!
-//! The `simulator` feature adds [`simulator`], an in-repo simulator of the pod and pod-log API
-//! used by the tests and the benchmark.
+//! Its tests and benchmarks run against the Kubernetes API simulator in `tests/kube-simulator`,
+//! which is not part of this crate.
 
 mod config;
 mod cursor;
 mod follow;
 mod history;
 mod requester;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 
 pub use config::Args;
 pub use requester::{KubeRequester, NewError};

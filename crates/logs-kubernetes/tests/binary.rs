@@ -2,7 +2,7 @@
 
 mod support;
 
-use logs_kubernetes::simulator::{ContainerState, Simulator};
+use kube_simulator::{ContainerState, Simulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_contract() {

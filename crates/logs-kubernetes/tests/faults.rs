@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube_simulator::ContainerState;
 use logs_api::{LogStream, Request, Requester};
-use logs_kubernetes::simulator::ContainerState;
 use support::SimBackend;
 
 const NS: &str = "openfaas-fn";

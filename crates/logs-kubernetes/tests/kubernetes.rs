@@ -5,8 +5,8 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube_simulator::{ContainerState, Fault};
 use logs_api::{LogStream, Request, Requester, Timestamp};
-use logs_kubernetes::simulator::{ContainerState, Fault};
 use support::SimBackend;
 
 const NS: &str = "openfaas-fn";
@@ -20,9 +20,9 @@ fn at(nanos: i64) -> Timestamp {
     Timestamp::from_unix_nanos(nanos)
 }
 
-/// 2026-01-01T00:00:00Z plus `nanos`.
-fn t(nanos: i64) -> Timestamp {
-    at(1_767_225_600_000_000_000 + nanos)
+/// 2026-01-01T00:00:00Z plus `nanos`, in Unix nanoseconds.
+fn t(nanos: i64) -> i64 {
+    1_767_225_600_000_000_000 + nanos
 }
 
 async fn query(b: &SimBackend, r: Request) -> LogStream {
@@ -109,7 +109,7 @@ async fn since_is_exact_to_the_nanosecond() {
         ],
     );
     let mut r = request("f");
-    r.since = Some(t(s + 500));
+    r.since = Some(at(t(s + 500)));
     let got: Vec<String> = all(&b, r.clone())
         .await
         .into_iter()
@@ -313,7 +313,7 @@ async fn instance_filter_and_pod_limit() {
 #[tokio::test]
 async fn unreachable_api_server_is_not_ready() {
     let b = SimBackend::start().await;
-    let config = b.sim.kube_config();
+    let config = support::kube_config(&b.sim);
     drop(b);
     let requester = logs_kubernetes::KubeRequester::from_config(config, support::args())
         .unwrap_or_else(|e| panic!("{e}"));

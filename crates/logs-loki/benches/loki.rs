@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logs_api::{Config, Server, Timestamp};
-use logs_loki::simulator::Simulator;
 use logs_loki::{Args, LokiRequester};
+use loki_simulator::Simulator;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -136,14 +136,9 @@ fn history(sim: &Simulator, provider: SocketAddr, n: usize) {
         .map(|i| format!("2026/11/22 10:00:00 Forking fprocess. request {i} took 1.2ms"))
         .collect();
     for (p, pod) in pods.iter().enumerate() {
-        let lines: Vec<(Timestamp, &str)> = (p..n)
+        let lines: Vec<(i64, &str)> = (p..n)
             .step_by(pods.len())
-            .map(|i| {
-                (
-                    Timestamp::from_unix_nanos(base + i as i64 * 1_000),
-                    texts[i].as_str(),
-                )
-            })
+            .map(|i| (base + i as i64 * 1_000, texts[i].as_str()))
             .collect();
         for chunk in lines.chunks(50_000) {
             sim.push(&labels("bench", pod), chunk);
@@ -254,7 +249,7 @@ fn follow_latency(sim: &Simulator, provider: SocketAddr, n: usize) {
             std::thread::sleep(wait);
         }
         pushed.push(Instant::now());
-        sim.push(&labels, &[(Timestamp::now(), line)]);
+        sim.push(&labels, &[(Timestamp::now().unix_nanos(), line)]);
     }
     let arrived = reader.join().unwrap_or_else(|_| panic!("reader panicked"));
     assert_eq!(arrived.len(), n, "every followed line must arrive");

@@ -8,16 +8,14 @@
 //! change its meaning.
 //!
 //! This crate does not push logs to Loki (Promtail, Alloy or the OpenTelemetry collector do).
-//! The `simulator` feature adds [`simulator`], an in-repo simulator of Loki's query, label
-//! and tail APIs used by the tests and the benchmarks.
+//! Its tests and benchmarks run against the Loki simulator in `tests/loki-simulator`, which
+//! is not part of this crate.
 
 mod client;
 mod config;
 mod cursor;
 pub mod query;
 mod requester;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 mod stream;
 mod wire;
 

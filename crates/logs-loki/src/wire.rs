@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn reads_the_real_backward_answer() {
         let l = labels("instance");
-        let body = include_bytes!("../tests/fixtures/query_range_backward_limit2.json");
+        let body = include_bytes!("../../../tests/fixtures/loki/query_range_backward_limit2.json");
         let d = decode_query_range(body, expect(&l)).unwrap();
         let got: Vec<_> = d
             .entries
@@ -316,7 +316,8 @@ mod tests {
     #[test]
     fn reads_the_real_categorized_answer() {
         let l = labels("instance");
-        let body = include_bytes!("../tests/fixtures/query_range_categorize_labels.json");
+        let body =
+            include_bytes!("../../../tests/fixtures/loki/query_range_categorize_labels.json");
         let d = decode_query_range(body, expect(&l)).unwrap();
         let lines: Vec<_> = d.entries.iter().map(|e| e.line.as_str()).collect();
         assert_eq!(lines, ["a1", "a2", "b1"]);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use logs_api::Timestamp;
 use logs_api::testing::{get, run_to_exit, start_provider};
-use logs_loki::simulator::Simulator;
+use loki_simulator::Simulator;
 
 const EXE: &str = env!("CARGO_BIN_EXE_logs-loki");
 
@@ -58,10 +58,7 @@ async fn serves_pushed_lines_and_reports_readiness() {
     ];
     sim.push(
         &labels,
-        &[
-            (Timestamp::from_unix_nanos(now - 2_000), "hello from loki\n"),
-            (Timestamp::from_unix_nanos(now - 1_000), "second"),
-        ],
+        &[(now - 2_000, "hello from loki\n"), (now - 1_000, "second")],
     );
     let token = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(token.path(), "t0k\n").unwrap_or_else(|e| panic!("{e}"));

@@ -106,7 +106,7 @@ async fn lines_sharing_a_timestamp_across_a_page_boundary_come_once() {
     let b = LokiBackend::with(|a| a.page_size = 10).await;
     let name = "same-ts";
     let base = Timestamp::now().unix_nanos() - 1_000_000_000;
-    let ts = |n: i64| Timestamp::from_unix_nanos(base + n);
+    let ts = |n: i64| base + n;
     let labels = |pod: &'static str| {
         [
             ("faas_function", name),
@@ -114,8 +114,8 @@ async fn lines_sharing_a_timestamp_across_a_page_boundary_come_once() {
             ("pod", pod),
         ]
     };
-    let early: Vec<(Timestamp, String)> = (0..5).map(|i| (ts(i), format!("early-{i}"))).collect();
-    let early_refs: Vec<(Timestamp, &str)> = early.iter().map(|(t, l)| (*t, l.as_str())).collect();
+    let early: Vec<(i64, String)> = (0..5).map(|i| (ts(i), format!("early-{i}"))).collect();
+    let early_refs: Vec<(i64, &str)> = early.iter().map(|(t, l)| (*t, l.as_str())).collect();
     b.sim.push(&labels("p-a"), &early_refs);
     // Eight lines at one instant, from two pods: they straddle the first page's end.
     let a: Vec<String> = (0..5).map(|i| format!("a-{i}")).collect();
@@ -164,7 +164,7 @@ async fn lines_sharing_a_timestamp_across_a_page_boundary_come_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_lines_at_one_instant_than_a_page_is_a_clear_error() {
     let b = LokiBackend::with(|a| a.page_size = 3).await;
-    let t = Timestamp::now();
+    let t = Timestamp::now().unix_nanos();
     let labels = [
         ("faas_function", "crowd"),
         ("namespace", NAMESPACE),

@@ -4,10 +4,21 @@
 
 use std::sync::{Arc, Mutex};
 
+use kube_simulator::{ContainerState, Simulator};
 use logs_api::conformance::Backend;
 use logs_api::{Requester, Timestamp};
-use logs_kubernetes::simulator::{ContainerState, Simulator};
 use logs_kubernetes::{Args, KubeRequester};
+
+/// A kube client configuration pointing at the simulator.
+pub fn kube_config(sim: &Simulator) -> kube::Config {
+    let url = sim
+        .url()
+        .parse()
+        .unwrap_or_else(|e| panic!("simulator URL: {e}"));
+    let mut config = kube::Config::new(url);
+    config.default_namespace = "default".to_owned();
+    config
+}
 
 /// Default backend flags for tests.
 pub fn args() -> Args {
@@ -33,7 +44,7 @@ impl SimBackend {
         let sim = Simulator::start()
             .await
             .unwrap_or_else(|e| panic!("starting the simulator: {e}"));
-        let requester = KubeRequester::from_config(sim.kube_config(), args)
+        let requester = KubeRequester::from_config(kube_config(&sim), args)
             .unwrap_or_else(|e| panic!("building the requester: {e}"));
         Self {
             sim,
@@ -47,11 +58,11 @@ impl SimBackend {
         format!("{name}-pod-{instance}")
     }
 
-    /// A timestamp later than every one handed out before.
-    pub fn next_ts(&self) -> Timestamp {
+    /// A timestamp (Unix nanoseconds) later than every one handed out before.
+    pub fn next_ts(&self) -> i64 {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         *last = (*last + 1).max(Timestamp::now().unix_nanos());
-        Timestamp::from_unix_nanos(*last)
+        *last
     }
 }
 
@@ -67,7 +78,7 @@ impl Backend for SimBackend {
             self.sim
                 .add_pod(namespace, &pod, name, ContainerState::Running);
         }
-        let stamped: Vec<(Timestamp, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
+        let stamped: Vec<(i64, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
         self.sim.append(namespace, &pod, &stamped);
     }
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use logs_api::conformance::Backend;
 use logs_api::{Requester, Timestamp};
-use logs_loki::simulator::Simulator;
 use logs_loki::{Args, LokiRequester};
+use loki_simulator::Simulator;
 
 /// Flags pointing at `sim`.
 pub fn args(sim: &Simulator) -> Args {
@@ -51,16 +51,16 @@ impl LokiBackend {
         format!("{name}-7d9f-{instance}")
     }
 
-    /// A timestamp later than every one handed out before.
-    pub fn next_ts(&self) -> Timestamp {
+    /// A timestamp (Unix nanoseconds) later than every one handed out before.
+    pub fn next_ts(&self) -> i64 {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         *last = (*last + 1).max(Timestamp::now().unix_nanos());
-        Timestamp::from_unix_nanos(*last)
+        *last
     }
 
     /// Pushes `lines` for `name` in `namespace` from `pod`, stamped in order.
     pub fn push(&self, namespace: &str, name: &str, pod: &str, lines: &[&str]) {
-        let stamped: Vec<(Timestamp, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
+        let stamped: Vec<(i64, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
         self.sim.push(
             &[
                 ("faas_function", name),

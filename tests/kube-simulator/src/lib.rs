@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt;
-use logs_api::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+pub mod time;
 
 /// A fault the simulator injects into the next requests (`/api` and `/version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,17 +232,6 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
-    /// A kube client configuration pointing at the simulator.
-    pub fn kube_config(&self) -> kube::Config {
-        let mut config = kube::Config::new(
-            self.url()
-                .parse()
-                .unwrap_or_else(|_| http::Uri::from_static("http://127.0.0.1")),
-        );
-        config.default_namespace = "default".to_owned();
-        config
-    }
-
     /// Adds (or replaces) pod `pod` in `namespace` with label `faas_function=function` and one
     /// container named after the function, in `state`.
     pub fn add_pod(&self, namespace: &str, pod: &str, function: &str, state: ContainerState) {
@@ -256,7 +246,7 @@ impl Simulator {
             uid,
             labels,
             container: function.to_owned(),
-            created: Timestamp::now().to_string(),
+            created: time::rfc3339(time::now_nanos() - time::now_nanos().rem_euclid(1_000_000_000)),
             state,
             restarts: 0,
             resource_version: 0,
@@ -314,14 +304,11 @@ impl Simulator {
     }
 
     /// Appends lines to the current container log of a pod (which must exist).
-    pub fn append(&self, namespace: &str, pod: &str, lines: &[(Timestamp, &str)]) {
+    pub fn append(&self, namespace: &str, pod: &str, lines: &[(i64, &str)]) {
         let mut w = self.shared.world();
         if let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) {
-            p.lines.extend(
-                lines
-                    .iter()
-                    .map(|(ts, text)| (ts.unix_nanos(), (*text).to_owned())),
-            );
+            p.lines
+                .extend(lines.iter().map(|(ts, text)| (*ts, (*text).to_owned())));
         }
         drop(w);
         self.shared.notify();
@@ -658,13 +645,9 @@ fn is_true(query: &BTreeMap<String, String>, key: &str) -> bool {
 
 /// Kubelet's fixed-width RFC3339 with nanoseconds (`2026-01-01T00:00:00.000000000Z`).
 fn fixed_rfc3339(nanos: i64) -> String {
-    let text = Timestamp::from_unix_nanos(nanos).to_string();
     let frac = nanos.rem_euclid(1_000_000_000);
-    let seconds = text
-        .split('.')
-        .next()
-        .unwrap_or(&text)
-        .trim_end_matches('Z');
+    let text = time::rfc3339(nanos - frac);
+    let seconds = text.trim_end_matches('Z');
     format!("{seconds}.{frac:09}Z")
 }
 
@@ -738,10 +721,10 @@ async fn pod_log(
         None => None,
     };
     let since = match (query.get("sinceTime"), since_seconds) {
-        (Some(t), _) => match Timestamp::parse_rfc3339(t) {
+        (Some(t), _) => match time::parse_rfc3339(t) {
             // The apiserver keeps whole seconds only.
-            Ok(ts) => Some(ts.unix_nanos().div_euclid(1_000_000_000) * 1_000_000_000),
-            Err(_) => {
+            Some(ts) => Some(ts.div_euclid(1_000_000_000) * 1_000_000_000),
+            None => {
                 return status(
                     StatusCode::BAD_REQUEST,
                     "invalid sinceTime",
@@ -750,7 +733,7 @@ async fn pod_log(
                 );
             }
         },
-        (None, Some(Ok(s))) => Some(Timestamp::now().unix_nanos() - s * 1_000_000_000),
+        (None, Some(Ok(s))) => Some(time::now_nanos() - s * 1_000_000_000),
         (None, Some(Err(_))) => {
             return status(
                 StatusCode::BAD_REQUEST,

@@ -1,13 +1,13 @@
-//! The Loki simulator answers like the real Loki 3.x responses captured in `tests/fixtures/`.
+//! The Loki simulator answers like the real Loki 3.x responses captured in `tests/fixtures/loki/`.
 
-use logs_api::Timestamp;
-use logs_loki::simulator::Simulator;
+use loki_simulator::Simulator;
+use loki_simulator::time;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A captured answer: status, content type, body.
 fn fixture(name: &str) -> (u16, String, String) {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../fixtures/loki/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let (head, body) = raw
         .split_once("\r\n\r\n")
@@ -26,7 +26,7 @@ fn fixture(name: &str) -> (u16, String, String) {
 }
 
 fn json_fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../fixtures/loki/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -86,7 +86,7 @@ fn enc(s: &str) -> String {
 /// `trace_id=t9`), `a2`, one millisecond apart, from two instances.
 async fn captured_lines() -> Simulator {
     let sim = Simulator::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let ts = |n: i64| Timestamp::from_unix_nanos(n);
+    let ts = |n: i64| n;
     let labels = |i: &'static str| {
         [
             ("faas_function", "figlet"),
@@ -194,13 +194,13 @@ async fn push_errors_equal_loki() {
     .await;
     assert_eq!((got.0, got.2.as_str()), (want.0, want.2.as_str()));
 
-    let hour_ahead = Timestamp::now().unix_nanos() + 3_600_000_000_000;
+    let hour_ahead = time::now_nanos() + 3_600_000_000_000;
     let body = format!(
         r#"{{"streams":[{{"stream":{{"faas_function":"f"}},"values":[["{hour_ahead}","x"]]}}]}}"#
     );
     let got = http(&sim, "POST", "/loki/api/v1/push", &[], &body).await;
     let want = fixture("push_error_future.txt");
-    let whole = Timestamp::from_unix_nanos(hour_ahead - hour_ahead % 1_000_000_000);
+    let whole = time::rfc3339(hour_ahead - hour_ahead % 1_000_000_000);
     assert_eq!(got.0, want.0);
     assert_eq!(
         got.2,
@@ -210,7 +210,7 @@ async fn push_errors_equal_loki() {
     assert_eq!(got.2.len(), want.2.len(), "{:?} vs {:?}", got.2, want.2);
 
     // A good push is stored and readable.
-    let now = Timestamp::now().unix_nanos();
+    let now = time::now_nanos();
     let body = format!(
         r#"{{"streams":[{{"stream":{{"faas_function":"f","namespace":"n"}},"values":[["{now}","hello"],["{now}","hello"]]}}]}}"#
     );

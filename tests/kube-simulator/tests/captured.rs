@@ -1,13 +1,12 @@
-//! The simulator answers like the captured kube-apiserver responses in `tests/fixtures/`:
+//! The simulator answers like the captured kube-apiserver responses in `tests/fixtures/k8s/`:
 //! same status codes, content types and bodies (exact for `Status` errors and log text; same
 //! shape and key fields for pod objects, whose uids and timestamps differ).
 
 use std::path::Path;
 use std::time::Duration;
 
-use logs_api::Timestamp;
+use kube_simulator::{ContainerState, Fault, Simulator, time};
 use logs_api::testing::{get, open};
-use logs_kubernetes::simulator::{ContainerState, Fault, Simulator};
 use serde_json::Value;
 
 struct Fixture {
@@ -18,7 +17,7 @@ struct Fixture {
 
 fn fixture(name: &str) -> Fixture {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../fixtures/k8s")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Headers end with CRLF CRLF (curl -i output); the body is kept byte for byte.
@@ -59,7 +58,7 @@ async fn simulator() -> Simulator {
         "figlet",
         ContainerState::Waiting,
     );
-    let ts = |s: &str| Timestamp::parse_rfc3339(s).unwrap_or_else(|e| panic!("{e}"));
+    let ts = |s: &str| time::parse_rfc3339(s).unwrap_or_else(|| panic!("{s}"));
     sim.append(
         "openfaas-fn",
         "figlet-abc",
@@ -303,7 +302,7 @@ async fn log_options_are_honoured() {
     let mut s = open(sim.addr(), &format!("{log}?follow=true&tailLines=0"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    sim.append("openfaas-fn", "figlet-abc", &[(Timestamp::now(), "live")]);
+    sim.append("openfaas-fn", "figlet-abc", &[(time::now_nanos(), "live")]);
     let line = tokio::time::timeout(Duration::from_secs(10), s.next_line()).await;
     assert_eq!(
         line.ok().and_then(Result::ok).flatten().as_deref(),

@@ -34,9 +34,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use logs_api::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
+
+pub mod time;
 
 /// Loki's default `max_entries_limit_per_query`.
 pub const DEFAULT_MAX_ENTRIES: usize = 5000;
@@ -54,10 +55,38 @@ pub fn labels_string(labels: &Labels) -> String {
         }
         s.push_str(k);
         s.push('=');
-        crate::query::push_quoted(&mut s, v);
+        push_quoted(&mut s, v);
     }
     s.push('}');
     s
+}
+
+/// A label value double-quoted as Go's `strconv.Quote` does, which is how Prometheus label sets
+/// (and so Loki's stream labels) print themselves.
+fn push_quoted(out: &mut String, value: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[derive(Clone, Debug)]
@@ -205,7 +234,7 @@ impl Simulator {
         &self,
         labels: &[(&str, &str)],
         metadata: &[(&str, &str)],
-        lines: &[(Timestamp, &str)],
+        lines: &[(i64, &str)],
     ) {
         let labels: Labels = labels
             .iter()
@@ -219,13 +248,13 @@ impl Simulator {
         );
         let entries = lines
             .iter()
-            .map(|(ts, line)| (ts.unix_nanos(), Arc::<str>::from(*line), metadata.clone()))
+            .map(|(ts, line)| (*ts, Arc::<str>::from(*line), metadata.clone()))
             .collect();
         push(&self.shared, labels, entries);
     }
 
     /// [`Simulator::push_with_metadata`] without metadata.
-    pub fn push(&self, labels: &[(&str, &str)], lines: &[(Timestamp, &str)]) {
+    pub fn push(&self, labels: &[(&str, &str)], lines: &[(i64, &str)]) {
         self.push_with_metadata(labels, &[], lines);
     }
 
@@ -607,7 +636,9 @@ fn nanos(params: &[(String, String)], name: &str, default: i64) -> Result<i64, R
         None | Some("") => Ok(default),
         Some(v) => v
             .parse()
-            .or_else(|_| Timestamp::parse_rfc3339(v).map(Timestamp::unix_nanos))
+            .ok()
+            .or_else(|| time::parse_rfc3339(v))
+            .ok_or(())
             .map_err(|_| bad_request(format!("cannot parse \"{v}\" to a valid timestamp"))),
     }
 }
@@ -726,7 +757,7 @@ async fn query_range(
         Ok(m) => m,
         Err(e) => return bad_request(e),
     };
-    let now = Timestamp::now().unix_nanos();
+    let now = time::now_nanos();
     let (start, end) = match (
         nanos(&params, "start", now - 3_600_000_000_000),
         nanos(&params, "end", now),
@@ -792,7 +823,7 @@ async fn push_handler(
     let Some(streams) = request["streams"].as_array() else {
         return bad_request("loghttp.PushRequest.Streams: expected an array\n");
     };
-    let now = Timestamp::now().unix_nanos();
+    let now = time::now_nanos();
     let mut accepted = Vec::new();
     for stream in streams {
         let labels: Labels = stream["stream"]
@@ -813,7 +844,7 @@ async fn push_handler(
                 return bad_request("loghttp.PushRequest.Streams: bad value\n");
             };
             if ts > now + CREATION_GRACE_NANOS {
-                let whole = Timestamp::from_unix_nanos(ts - ts.rem_euclid(1_000_000_000));
+                let whole = time::rfc3339(ts - ts.rem_euclid(1_000_000_000));
                 return bad_request(format!(
                     "entry for stream '{}' has timestamp too new: {whole}\n",
                     labels_string(&labels)
@@ -916,7 +947,7 @@ async fn tail(
         Ok(m) => m,
         Err(e) => return bad_request(e),
     };
-    let now = Timestamp::now().unix_nanos();
+    let now = time::now_nanos();
     let start = match nanos(&params, "start", now - 3_600_000_000_000) {
         Ok(s) => s,
         Err(r) => return r,
