@@ -71,7 +71,8 @@ struct Reader<'a> {
     file: File,
     path: &'a Path,
     compact: bool,
-    /// An upper bound on the steps of any chain: the file's object count.
+    /// An upper bound on the steps of any chain: the file's object count (at most one object
+    /// per 16 bytes of file).
     max_steps: u64,
     header_size: u64,
 }
@@ -166,7 +167,17 @@ pub(crate) fn file_values(
         ..FileValues::default()
     };
     out.file_id.copy_from_slice(&header[24..40]);
-    r.max_steps = le64(&header, 144).saturating_add(1);
+    // The header's object count, but never more objects than the file has room for: a
+    // corrupt count must not let a cyclic chain run for ever.
+    let file_len = r
+        .file
+        .metadata()
+        .map_err(|source| FieldsError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    r.max_steps = le64(&header, 144).min(file_len / OBJECT_HEADER) + 1;
     let table_offset = le64(&header, 120);
     let table_size = le64(&header, 128);
     if table_size == 0 {
@@ -337,6 +348,40 @@ mod tests {
                     .values
                     .is_empty()
             );
+        }
+    }
+
+    /// A real journal file, written once for the proptest below.
+    fn sample() -> &'static [u8] {
+        static SAMPLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        SAMPLE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join("s.journal");
+            write(&path, &[], &["ns:a", "ns:b", "other:c"]);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever bytes of a real file are overwritten (offsets, sizes, flags, hash table,
+        /// objects), reading its field table answers or fails; it never panics or runs away.
+        #[test]
+        fn corrupted_files_never_panic(
+            edits in proptest::collection::vec(
+                (proptest::prop_oneof![0usize..272, 0usize..1 << 16], proptest::prelude::any::<u8>()),
+                1..24,
+            ),
+        ) {
+            let mut bytes = sample().to_vec();
+            for (at, b) in edits {
+                let len = bytes.len();
+                bytes[at % len] = b;
+            }
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join("c.journal");
+            std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+            let _ = file_values(&path, "SYSLOG_IDENTIFIER", b"ns:", 127);
         }
     }
 
