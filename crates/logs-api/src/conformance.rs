@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
+use crate::message::OutputStream;
 use crate::requester::Requester;
+
+pub mod filters;
 
 /// The namespace most scenarios use; the suite's server also allows [`OTHER_NAMESPACE`].
 pub const NAMESPACE: &str = "openfaas-fn";
@@ -27,6 +30,26 @@ pub trait Backend: Send + Sync + 'static {
     /// Each line must carry a later timestamp than every line written before it (through any
     /// instance), and must be visible to [`Backend::requester`] when this returns.
     async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]);
+
+    /// Writes `lines` like [`Backend::write`], as the function's output on `stream`, the way the
+    /// platform stores it (journald: `PRIORITY` 6 for stdout and 3 for stderr, as faasd does;
+    /// Kubernetes and Loki: the container's stdout or stderr).
+    ///
+    /// The default forgets the stream and calls [`Backend::write`]: enough for a backend whose
+    /// requester does not declare [`crate::Capabilities::stream`]. The filter scenarios
+    /// ([`crate::conformance_filter_tests!`]) write `ERROR …` lines to stderr and `INFO …` lines
+    /// to stdout, so a backend's native level and the level detected from the text agree.
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        let _ = stream;
+        self.write(namespace, name, instance, lines).await;
+    }
 }
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -535,6 +558,22 @@ impl Backend for MemoryBackend {
         for line in lines {
             let ts = Timestamp::from_unix_nanos(self.clock.fetch_add(1000, Ordering::Relaxed));
             self.requester.push(namespace, name, &instance, ts, line);
+        }
+    }
+
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        let instance = format!("memory-{instance}");
+        for line in lines {
+            let ts = Timestamp::from_unix_nanos(self.clock.fetch_add(1000, Ordering::Relaxed));
+            self.requester
+                .push_stream(namespace, name, &instance, ts, stream, line);
         }
     }
 }

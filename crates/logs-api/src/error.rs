@@ -9,6 +9,10 @@ pub enum Error {
     /// The request itself is wrong: `422`, and the message is shown to the client.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The backend does not implement this request: `501`, and the message is shown to the
+    /// client.
+    #[error("{0}")]
+    Unsupported(String),
     /// The backend failed: `500` before the first byte, an aborted body after it. The message
     /// and source go to the server log only; the client sees `function log request failed`.
     #[error("{message}")]

@@ -23,7 +23,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use crate::auth::BasicAuth;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::request::{NamespacePolicy, parse_query};
+use crate::request::{NamespacePolicy, parse_supported};
 use crate::requester::{LogStream, Requester};
 
 /// What the handler needs besides the requester.
@@ -67,7 +67,12 @@ pub fn router(
     let protected = Router::new()
         .route("/system/logs", any(logs))
         .route("/metrics", get(metrics_text))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::functions::routes(
+            state.requester.clone(),
+            state.config.clone(),
+            state.metrics.clone(),
+        ));
     let protected = match auth {
         Some(auth) => protected.layer(middleware::from_fn_with_state(Arc::new(auth), require_auth)),
         None => protected,
@@ -79,7 +84,7 @@ pub fn router(
         .merge(protected)
 }
 
-fn plain(status: StatusCode, body: impl Into<String>) -> Response {
+pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     if !body.ends_with('\n') {
         body.push('\n');
@@ -143,7 +148,11 @@ async fn answer(state: &AppState, method: &Method, query: &str) -> Response {
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return res;
     }
-    let request = match parse_query(query, &state.config.namespaces) {
+    let request = match parse_supported(
+        query,
+        &state.config.namespaces,
+        state.requester.capabilities(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = %e, "Rejected log request.");

@@ -3,7 +3,10 @@
 //! - [`Request`] and [`parse_query`]: `GET /system/logs?name=&namespace=&instance=&since=&tail=&follow=`
 //!   parsed and validated per the wire contract (`docs/api.md`).
 //! - [`Message`]: one NDJSON line, byte-compatible with Go's `faas-provider/logs.Message`.
-//! - [`Requester`]: the trait a backend (journald, Kubernetes, Loki, memory) implements.
+//! - [`Requester`]: the trait a backend (journald, Kubernetes, Loki, memory) implements, with
+//!   its [`Capabilities`] and the functions listing.
+//! - [`Filter`] and [`level`]: the server-side filters (`level`, `stream`, `grep`, `regexp`)
+//!   and the one rule that tells a line's level from its text.
 //! - [`router`], [`Server`], [`serve`]: the HTTP surface every provider binary shares.
 //!
 //! With the `test-util` feature it also ships the conformance suite ([`conformance`]) that
@@ -13,7 +16,10 @@ mod auth;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod error;
+mod filter;
+mod functions;
 mod http;
+pub mod level;
 mod memory;
 mod message;
 mod metrics;
@@ -28,7 +34,13 @@ mod time;
 
 pub use auth::{AuthError, BasicAuth};
 pub use error::{BoxError, Error, Result};
+pub use filter::{
+    Filter, REGEXP_DFA_SIZE_LIMIT, REGEXP_MAX_LEN, REGEXP_SIZE_LIMIT, TailBuffer, filter_stream,
+    last_matching,
+};
+pub use functions::FUNCTIONS_PATH;
 pub use http::{HandlerConfig, router};
+pub use level::Severity;
 pub use memory::MemoryRequester;
 pub use message::{Message, OutputStream, trim_line_end};
 pub use metrics::Metrics;
@@ -36,7 +48,7 @@ pub use request::{
     FORBIDDEN_NAMESPACE, NamespacePolicy, Request, is_dns1123_label, is_dns1123_subdomain,
     parse_query,
 };
-pub use requester::{LogStream, Requester};
+pub use requester::{Capabilities, LogStream, Requester};
 pub use server::{
     Config, RunningServer, ServeError, Server, ServerArgs, init_tracing, parse_duration, serve,
     shutdown_signal,

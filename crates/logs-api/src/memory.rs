@@ -9,9 +9,9 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::error::Result;
-use crate::message::Message;
+use crate::message::{Message, OutputStream};
 use crate::request::Request;
-use crate::requester::{LogStream, Requester};
+use crate::requester::{Capabilities, LogStream, Requester};
 use crate::time::Timestamp;
 
 /// One function's log.
@@ -68,6 +68,28 @@ impl MemoryRequester {
         });
     }
 
+    /// Appends one line from `stream` (stdout or stderr); followers see it at once. Its level is
+    /// what its text states ([`crate::level::detect`]), as for a backend without native levels.
+    pub fn push_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: &str,
+        timestamp: Timestamp,
+        stream: OutputStream,
+        text: &str,
+    ) {
+        self.push_message(Message {
+            name: name.into(),
+            namespace: namespace.into(),
+            instance: instance.into(),
+            timestamp,
+            text: text.to_owned(),
+            stream: Some(stream),
+            level: None,
+        });
+    }
+
     /// Appends a whole message (its `namespace` and `name` pick the log).
     pub fn push_message(&self, message: Message) {
         let log = self.log(&message.namespace, &message.name);
@@ -98,9 +120,10 @@ impl Requester for MemoryRequester {
         let mut len_rx = log.len.as_ref().map(watch::Sender::subscribe);
         let (history, seen) = {
             let messages = log.messages.read().unwrap_or_else(PoisonError::into_inner);
+            // Filters apply before `tail`: the last N that match.
             let mut picked: Vec<Message> = messages
                 .iter()
-                .filter(|m| request.wants_instance(&m.instance) && request.wants_time(m.timestamp))
+                .filter(|m| wanted(&request, m))
                 .cloned()
                 .collect();
             // Stable: equal timestamps keep each instance's own order.
@@ -131,10 +154,7 @@ impl Requester for MemoryRequester {
                                 log.messages.read().unwrap_or_else(PoisonError::into_inner);
                             let batch: Vec<Message> = messages[seen..len]
                                 .iter()
-                                .filter(|m| {
-                                    request.wants_instance(&m.instance)
-                                        && request.wants_time(m.timestamp)
-                                })
+                                .filter(|m| wanted(&request, m))
                                 .cloned()
                                 .collect();
                             seen = len;
@@ -148,6 +168,39 @@ impl Requester for MemoryRequester {
         );
         Ok(history.chain(live).boxed())
     }
+
+    /// Every filter, in process.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    /// The functions of `namespace` with at least one line (the store has no look-back bound).
+    async fn functions(&self, namespace: &str) -> Result<Vec<String>> {
+        let logs: Vec<(Arc<str>, Arc<Log>)> = {
+            let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+            logs.iter()
+                .filter(|((ns, _), _)| &**ns == namespace)
+                .map(|((_, name), log)| (name.clone(), log.clone()))
+                .collect()
+        };
+        Ok(logs
+            .into_iter()
+            .filter(|(_, log)| {
+                !log.messages
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_empty()
+            })
+            .map(|(name, _)| name.to_string())
+            .collect())
+    }
+}
+
+/// Whether `m` answers `request`: its instance, time and filters.
+fn wanted(request: &Request, m: &Message) -> bool {
+    request.wants_instance(&m.instance)
+        && request.wants_time(m.timestamp)
+        && request.filter.matches(m)
 }
 
 #[cfg(test)]
@@ -185,6 +238,57 @@ mod tests {
         assert_eq!(texts(&r, req.clone()).await, ["b2", "a3"]);
         req.instance = Some("a".into());
         assert_eq!(texts(&r, req).await, ["a3"]);
+    }
+
+    #[tokio::test]
+    async fn filters_apply_before_tail_and_while_following() {
+        let r = MemoryRequester::new();
+        r.push_stream("ns", "f", "a", ts(1), OutputStream::Stderr, "ERROR one");
+        r.push_stream("ns", "f", "a", ts(2), OutputStream::Stdout, "INFO two");
+        r.push_stream("ns", "f", "a", ts(3), OutputStream::Stderr, "ERROR three");
+        r.push_stream("ns", "f", "a", ts(4), OutputStream::Stdout, "INFO four");
+        let mut req = Request::new("ns", "f");
+        req.filter.level = Some(crate::Severity::Error);
+        req.tail = Some(1);
+        assert_eq!(texts(&r, req.clone()).await, ["ERROR three"]);
+        req.tail = None;
+        req.filter.grep = Some("one".into());
+        assert_eq!(texts(&r, req.clone()).await, ["ERROR one"]);
+        let mut req = Request::new("ns", "f");
+        req.filter.stream = Some(OutputStream::Stdout);
+        assert_eq!(texts(&r, req.clone()).await, ["INFO two", "INFO four"]);
+        req.follow = true;
+        let mut s = r.query(req).await.unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..2 {
+            assert!(s.next().await.is_some());
+        }
+        r.push_stream("ns", "f", "a", ts(5), OutputStream::Stderr, "ERROR live");
+        r.push_stream("ns", "f", "a", ts(6), OutputStream::Stdout, "INFO live");
+        let next = s.next().await.and_then(Result::ok).map(|m| m.text);
+        assert_eq!(next.as_deref(), Some("INFO live"));
+    }
+
+    #[tokio::test]
+    async fn functions_are_those_with_lines_in_the_namespace() {
+        let r = MemoryRequester::new();
+        r.push("ns", "b", "a", ts(1), "x");
+        r.push("ns", "a", "a", ts(1), "x");
+        r.push("other", "c", "a", ts(1), "x");
+        // A query for a function without lines leaves no trace in the listing.
+        let _ = texts(&r, Request::new("ns", "nobody")).await;
+        let mut names = r.functions("ns").await.unwrap_or_else(|e| panic!("{e}"));
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            r.functions("other").await.unwrap_or_else(|e| panic!("{e}")),
+            ["c"]
+        );
+        assert!(
+            r.functions("empty")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::filter::Filter;
+use crate::level::Severity;
+use crate::message::OutputStream;
+use crate::requester::Capabilities;
 use crate::time::Timestamp;
 
 /// A validated request for one function's logs.
@@ -25,6 +29,13 @@ pub struct Request {
     pub tail: Option<usize>,
     /// Keep the stream open and send new messages as they arrive.
     pub follow: bool,
+    /// `level`, `stream`, `grep`, `regexp`: which messages to keep, before `tail` and while
+    /// following. Empty when none is set.
+    pub filter: Filter,
+    /// `events=true|false`: whether to merge the platform's events (Kubernetes Events of the
+    /// function's pods) into the stream; `None` leaves it to the provider's default. Backends
+    /// without platform events ignore it.
+    pub events: Option<bool>,
 }
 
 impl Request {
@@ -37,6 +48,8 @@ impl Request {
             since: None,
             tail: None,
             follow: false,
+            filter: Filter::default(),
+            events: None,
         }
     }
 
@@ -115,6 +128,99 @@ fn parse_follow(v: &str) -> bool {
     matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
+/// Go's `strconv.ParseBool`, strictly: `None` for anything outside its set.
+fn parse_bool_strict(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The namespace a request reads: `namespace`, or the policy's default when it is empty;
+/// refused when it is not a DNS-1123 label or not allowed. Shared by `/system/logs` and the
+/// functions listing, so both answer a namespace the same way.
+pub(crate) fn resolve_namespace(
+    namespace: &str,
+    policy: &NamespacePolicy,
+) -> Result<String, Error> {
+    let namespace = if namespace.is_empty() {
+        policy.default.as_str()
+    } else {
+        namespace
+    };
+    if !is_dns1123_label(namespace) {
+        return Err(Error::InvalidRequest(format!(
+            "could not parse the log request: namespace {namespace:?} is not a valid namespace"
+        )));
+    }
+    if !policy.allows(namespace) {
+        return Err(Error::InvalidRequest(format!(
+            "could not parse the log request: namespace {namespace:?} is not allowed"
+        )));
+    }
+    Ok(namespace.to_owned())
+}
+
+/// The raw values of the filter parameters.
+#[derive(Default)]
+struct RawFilter {
+    level: String,
+    stream: String,
+    grep: String,
+    regexp: String,
+}
+
+impl RawFilter {
+    /// Parses the values; empty ones are "not set".
+    fn parse(self) -> Result<Filter, Error> {
+        let invalid = |msg: String| Err(Error::InvalidRequest(msg));
+        let level = if self.level.is_empty() {
+            None
+        } else {
+            match Severity::parse(&self.level) {
+                Some(l) => Some(l),
+                None => {
+                    return invalid(format!(
+                        "could not parse the log request: level {:?} is not a log level \
+                         (emerg, alert, crit, err or error, warning or warn, notice, info, debug)",
+                        self.level
+                    ));
+                }
+            }
+        };
+        let stream = match self.stream.as_str() {
+            "" => None,
+            "stdout" => Some(OutputStream::Stdout),
+            "stderr" => Some(OutputStream::Stderr),
+            other => {
+                return invalid(format!(
+                    "could not parse the log request: stream {other:?} is not stdout or stderr"
+                ));
+            }
+        };
+        let regexp = if self.regexp.is_empty() {
+            None
+        } else {
+            match Filter::compile_regexp(&self.regexp) {
+                Ok(r) => Some(r),
+                Err(why) => {
+                    return invalid(format!(
+                        "could not parse the log request: regexp {:?} {why}",
+                        self.regexp
+                    ));
+                }
+            }
+        };
+        Ok(Filter {
+            level,
+            stream,
+            grep: (!self.grep.is_empty()).then_some(self.grep),
+            regexp,
+        })
+    }
+}
+
 /// Parses and validates a raw query string (without the `?`).
 ///
 /// A repeated parameter takes its last value. Errors are [`Error::InvalidRequest`] with a
@@ -126,6 +232,8 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
     let mut since = String::new();
     let mut tail = String::new();
     let mut follow = String::new();
+    let mut events = String::new();
+    let mut filter = RawFilter::default();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match &*key {
             "name" => &mut name,
@@ -134,6 +242,11 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
             "since" => &mut since,
             "tail" => &mut tail,
             "follow" => &mut follow,
+            "events" => &mut events,
+            "level" => &mut filter.level,
+            "stream" => &mut filter.stream,
+            "grep" => &mut filter.grep,
+            "regexp" => &mut filter.regexp,
             _ => continue,
         };
         *slot = value.into_owned();
@@ -149,19 +262,7 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
              (lower case letters, digits and '-', at most 63)"
         ));
     }
-    if namespace.is_empty() {
-        namespace.clone_from(&policy.default);
-    }
-    if !is_dns1123_label(&namespace) {
-        return invalid(format!(
-            "could not parse the log request: namespace {namespace:?} is not a valid namespace"
-        ));
-    }
-    if !policy.allows(&namespace) {
-        return invalid(format!(
-            "could not parse the log request: namespace {namespace:?} is not allowed"
-        ));
-    }
+    let namespace = resolve_namespace(&namespace, policy)?;
     let instance = if instance.is_empty() {
         None
     } else if is_dns1123_subdomain(&instance) {
@@ -197,6 +298,19 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
             }
         }
     };
+    let events = if events.is_empty() {
+        None
+    } else {
+        match parse_bool_strict(&events) {
+            Some(b) => Some(b),
+            None => {
+                return invalid(format!(
+                    "could not parse the log request: events {events:?} is not a boolean \
+                     (true or false)"
+                ));
+            }
+        }
+    };
     Ok(Request {
         name: Arc::from(name),
         namespace: Arc::from(namespace),
@@ -204,7 +318,26 @@ pub fn parse_query(query: &str, policy: &NamespacePolicy) -> Result<Request, Err
         since,
         tail,
         follow: parse_follow(&follow),
+        filter: filter.parse()?,
+        events,
     })
+}
+
+/// [`parse_query`], then refuses (`InvalidRequest`, naming the parameter) a filter the
+/// backend with `capabilities` cannot honour: an unfiltered answer would look like a filtered
+/// one.
+pub(crate) fn parse_supported(
+    query: &str,
+    policy: &NamespacePolicy,
+    capabilities: Capabilities,
+) -> Result<Request, Error> {
+    let request = parse_query(query, policy)?;
+    match request.filter.unsupported(capabilities) {
+        None => Ok(request),
+        Some(param) => Err(Error::InvalidRequest(format!(
+            "could not parse the log request: {param} is not supported by this provider"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +476,125 @@ mod tests {
         );
         assert!(invalid("name=f&instance=a%22b").contains("instance"));
         assert!(invalid("name=f&instance=a%0Ab").contains("instance"));
+    }
+
+    #[test]
+    fn filters_parse_and_last_value_wins() {
+        let r = parse("name=f&level=info&level=ERROR&stream=stdout&stream=stderr&grep=a%20b&regexp=x&regexp=%5Eboom%24")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.filter.level, Some(Severity::Error));
+        assert_eq!(r.filter.stream, Some(OutputStream::Stderr));
+        assert_eq!(r.filter.grep.as_deref(), Some("a b"));
+        assert_eq!(
+            r.filter.regexp.as_ref().map(regex::Regex::as_str),
+            Some("^boom$")
+        );
+        for (alias, want) in [
+            ("err", Severity::Error),
+            ("warn", Severity::Warning),
+            ("Warning", Severity::Warning),
+            ("emerg", Severity::Emergency),
+            ("crit", Severity::Critical),
+            ("notice", Severity::Notice),
+            ("debug", Severity::Debug),
+        ] {
+            let r = parse(&format!("name=f&level={alias}")).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(r.filter.level, Some(want), "{alias}");
+        }
+    }
+
+    #[test]
+    fn empty_filter_values_mean_not_set() {
+        let r =
+            parse("name=f&level=&stream=&grep=&regexp=&events=").unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.filter.is_empty());
+        assert_eq!(r.events, None);
+        assert_eq!(r, Request::new("openfaas-fn", "f"));
+        // The last value wins, also when it is empty.
+        let r = parse("name=f&level=error&level=").unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.filter.is_empty());
+    }
+
+    #[test]
+    fn bad_filter_values_name_the_parameter() {
+        for (query, param) in [
+            ("level=verbose", "level"),
+            ("level=3", "level"),
+            ("level=error%20", "level"),
+            ("stream=both", "stream"),
+            ("stream=STDOUT", "stream"),
+            ("regexp=(", "regexp"),
+            ("regexp=a%7B1000%7D%7B1000%7D", "regexp"),
+            ("events=yes", "events"),
+            ("events=TRUE%20", "events"),
+        ] {
+            let msg = invalid(&format!("name=f&{query}"));
+            assert!(
+                msg.starts_with(&format!("could not parse the log request: {param} ")),
+                "{query}: {msg}"
+            );
+        }
+        let long = "a".repeat(crate::filter::REGEXP_MAX_LEN + 1);
+        assert!(invalid(&format!("name=f&regexp={long}")).contains("regexp"));
+    }
+
+    #[test]
+    fn events_is_a_strict_parse_bool() {
+        for (v, want) in [
+            ("1", true),
+            ("t", true),
+            ("T", true),
+            ("TRUE", true),
+            ("true", true),
+            ("True", true),
+            ("0", false),
+            ("f", false),
+            ("F", false),
+            ("FALSE", false),
+            ("false", false),
+            ("False", false),
+        ] {
+            let r = parse(&format!("name=f&events={v}")).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(r.events, Some(want), "{v}");
+        }
+        for bad in ["tRuE", "yes", "2", "on"] {
+            assert!(
+                invalid(&format!("name=f&events={bad}")).contains("events"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_the_backend_cannot_honour_are_refused() {
+        let policy = NamespacePolicy::default();
+        let kube_like = Capabilities {
+            level: true,
+            text: true,
+            ..Capabilities::default()
+        };
+        let msg = match parse_supported("name=f&stream=stdout", &policy, kube_like) {
+            Err(Error::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            msg,
+            "could not parse the log request: stream is not supported by this provider"
+        );
+        assert!(parse_supported("name=f&level=error&grep=x", &policy, kube_like).is_ok());
+        assert!(parse_supported("name=f", &policy, Capabilities::default()).is_ok());
+        assert!(parse_supported("name=f&regexp=x", &policy, Capabilities::default()).is_err());
+    }
+
+    #[test]
+    fn namespaces_resolve_like_log_requests() {
+        let policy = NamespacePolicy::default();
+        assert_eq!(
+            resolve_namespace("", &policy).ok().as_deref(),
+            Some("openfaas-fn")
+        );
+        assert!(resolve_namespace("kube-system", &policy).is_err());
+        assert!(resolve_namespace("Bad", &policy).is_err());
     }
 
     proptest! {

@@ -81,8 +81,39 @@ pub async fn open_with(
     target: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<Streaming> {
+    open_method(addr, "GET", target, headers).await
+}
+
+/// Sends `method target` (without a body) and reads the whole response. A `HEAD` response
+/// has no body, whatever its headers say: only its head is read.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn send(addr: SocketAddr, method: &str, target: &str) -> io::Result<Response> {
+    let mut s = open_method(addr, method, target, &[("Content-Length", "0")]).await?;
+    let mut body = Vec::new();
+    if method != "HEAD" {
+        while s.read_more().await? {
+            body.append(&mut s.pending);
+        }
+        body.append(&mut s.pending);
+    }
+    Ok(Response {
+        status: s.status,
+        headers: s.headers,
+        body,
+        complete: s.complete,
+    })
+}
+
+async fn open_method(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Streaming> {
     let mut tcp = TcpStream::connect(addr).await?;
-    let mut head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

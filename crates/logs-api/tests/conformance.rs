@@ -7,3 +7,4 @@ async fn make() -> MemoryBackend {
 }
 
 logs_api::conformance_tests!(make);
+logs_api::conformance_filter_tests!(make);

@@ -7,12 +7,15 @@
 //!
 //! The journal is generated once into `target/bench-journal/` (override with
 //! `FAAS_LOGS_BENCH_DIR`; `FAAS_LOGS_BENCH_ENTRIES` changes the size) by piping Journal Export
-//! Format into `systemd-journal-remote`; generation is not measured. Three queries for one
-//! function (1% of the entries): `tail=100`, `since` = the last minute of the journal, and the
-//! full history. Each is timed as the median of several runs; ours in process (what the provider
+//! Format into `systemd-journal-remote`; generation is not measured. Queries for one
+//! function (1% of the entries): `tail=100`, `since` = the last minute of the journal, the
+//! full history, and with filters: `level=err` (pushed down as `PRIORITY` matches; every line
+//! of the bench journal is `info`), and `grep` with `tail=100` (in process). Each is timed as the median of several runs; ours in process (what the provider
 //! does per request), journalctl as the process faasd spawns. Peak memory (VmHWM, and the
 //! anonymous part, RssAnon) of ours is measured in a child process per query, on the full
 //! journal and on a journal a tenth of its size, to show it does not grow with the journal.
+//! Last, the functions listing (`GET /system/logs/functions`): ours from the files' field
+//! tables, ours by reading every entry (the fallback), and `journalctl -F SYSLOG_IDENTIFIER`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use logs_api::{Request, Requester, Timestamp};
+use logs_api::{Filter, Request, Requester, Severity, Timestamp};
 use logs_journald::export::{ExportEntry, journal_remote, write_entry};
 use logs_journald::{Args, JournaldRequester};
 
@@ -30,8 +33,14 @@ const NS: &str = "openfaas-fn";
 const TARGET_FN: &str = "fn-7";
 const RUNS: usize = 7;
 
-/// A query: label, `tail`, `since`, and the same as journalctl flags.
-type Case = (&'static str, Option<usize>, Option<Timestamp>, Vec<String>);
+/// A query: label, `tail`, `since`, filter, and the same as journalctl flags.
+type Case = (
+    &'static str,
+    Option<usize>,
+    Option<Timestamp>,
+    Filter,
+    Vec<String>,
+);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -62,18 +71,51 @@ fn main() {
         "query (function fn-7)", "messages", "ours", "journalctl", "speed-up"
     );
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    let cases: [Case; 3] = [
-        ("tail=100", Some(100), None, vec!["--lines=100".into()]),
+    let grep = Filter {
+        grep: Some("handled in 5 ms".into()),
+        ..Filter::default()
+    };
+    let level = Filter {
+        level: Some(Severity::Error),
+        ..Filter::default()
+    };
+    let cases: [Case; 5] = [
+        (
+            "tail=100",
+            Some(100),
+            None,
+            Filter::default(),
+            vec!["--lines=100".into()],
+        ),
         (
             "since=last minute",
             None,
             Some(since),
+            Filter::default(),
             vec![format!("--since=@{since_secs}")],
         ),
-        ("full read", None, None, vec![]),
+        ("full read", None, None, Filter::default(), vec![]),
+        (
+            "level=err",
+            None,
+            None,
+            level,
+            vec!["--priority=err".into()],
+        ),
+        (
+            "grep=…&tail=100",
+            Some(100),
+            None,
+            grep,
+            vec![
+                "--grep=handled in 5 ms".into(),
+                "--case-sensitive=true".into(),
+                "--lines=100".into(),
+            ],
+        ),
     ];
-    for (label, tail, since_ts, jargs) in &cases {
-        let (ours, n) = median(|| rt.block_on(query(&big, *tail, *since_ts)));
+    for (label, tail, since_ts, filter, jargs) in &cases {
+        let (ours, n) = median(|| rt.block_on(query(&big, *tail, *since_ts, filter.clone())));
         let (theirs, m) = median(|| journalctl(&big, jargs));
         assert_eq!(n, m, "{label}: we return {n} messages, journalctl {m}");
         println!(
@@ -100,6 +142,51 @@ fn main() {
         let b = child(&big, mode, since_secs);
         println!("{label:<28} {s:>22} {b:>22}");
     }
+    println!();
+    listing(&rt, &big, entries);
+}
+
+/// `GET /system/logs/functions` three ways, each checked to give the same names.
+fn listing(rt: &tokio::runtime::Runtime, dir: &Path, entries: usize) {
+    let r =
+        JournaldRequester::new(Args::with_dirs([dir.to_owned()])).unwrap_or_else(|e| panic!("{e}"));
+    let mut names = Vec::new();
+    let (tables, n) = median(|| {
+        names = rt
+            .block_on(r.functions(NS))
+            .unwrap_or_else(|e| panic!("{e}"));
+        names.len()
+    });
+    assert_eq!(n, FUNCTIONS);
+    let (scan, m) = median(|| {
+        let scanned = rt
+            .block_on(r.functions_by_scan(NS))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scanned, names);
+        scanned.len()
+    });
+    let (theirs, k) = median(|| {
+        let out = Command::new("journalctl")
+            .arg(format!("--directory={}", dir.display()))
+            .args(["-F", "SYSLOG_IDENTIFIER"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("journalctl: {e}"));
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    });
+    assert_eq!((m, k), (FUNCTIONS, FUNCTIONS));
+    println!("functions listing ({FUNCTIONS} functions, {entries} entries):");
+    println!("{:<44} {:>12}", "ours, from the field tables", fmt(tables));
+    println!(
+        "{:<44} {:>12}",
+        "ours, reading every entry (fallback)",
+        fmt(scan)
+    );
+    println!(
+        "{:<44} {:>12}",
+        "journalctl -F SYSLOG_IDENTIFIER",
+        fmt(theirs)
+    );
 }
 
 fn fmt(d: Duration) -> String {
@@ -122,12 +209,13 @@ fn median(mut f: impl FnMut() -> usize) -> (Duration, usize) {
     (times[RUNS / 2], n)
 }
 
-async fn query(dir: &Path, tail: Option<usize>, since: Option<Timestamp>) -> usize {
+async fn query(dir: &Path, tail: Option<usize>, since: Option<Timestamp>, filter: Filter) -> usize {
     let r =
         JournaldRequester::new(Args::with_dirs([dir.to_owned()])).unwrap_or_else(|e| panic!("{e}"));
     let mut req = Request::new(NS, TARGET_FN);
     req.tail = tail;
     req.since = since;
+    req.filter = filter;
     let mut s = r.query(req).await.unwrap_or_else(|e| panic!("{e}"));
     let mut n = 0;
     while let Some(m) = s.next().await {
@@ -179,7 +267,7 @@ fn measure_child(args: &[String]) {
         _ => (None, None),
     };
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    rt.block_on(query(&dir, tail, since));
+    rt.block_on(query(&dir, tail, since, Filter::default()));
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status

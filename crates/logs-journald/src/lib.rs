@@ -13,6 +13,7 @@
 
 mod config;
 pub mod export;
+mod fields;
 mod reader;
 mod requester;
 

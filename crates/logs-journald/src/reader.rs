@@ -9,13 +9,63 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use logs_api::{Message, OutputStream, Request, Timestamp, trim_line_end};
+use logs_api::{Filter, Message, OutputStream, Request, Severity, Timestamp, trim_line_end};
 use sdjournal::{Cursor, EntryRef, Journal, JournalConfig, JournalQuery, SdJournalError};
 
 /// The journal field faasd sets to `<namespace>:<function>` for each function's output.
 pub const IDENTIFIER_FIELD: &str = "SYSLOG_IDENTIFIER";
 /// The journal field used as the instance id: the process id that logged the line.
 pub const INSTANCE_FIELD: &str = "_PID";
+/// The syslog severity of an entry, `0` to `7`.
+const PRIORITY_FIELD: &str = "PRIORITY";
+/// How the entry reached journald; faasd's collector uses the native protocol, `journal`.
+const TRANSPORT_FIELD: &str = "_TRANSPORT";
+/// faasd's collector writes stdout lines with this priority (`info`)…
+const STDOUT_PRIORITY: u8 = 6;
+/// …and stderr lines with this one (`err`).
+const STDERR_PRIORITY: u8 = 3;
+
+/// Which `PRIORITY` values a request's filter lets through, as journal matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Priorities {
+    /// No `PRIORITY` match: every entry may pass (what is left is checked in process).
+    Any,
+    /// Only these values (OR), ascending; empty when no entry can pass.
+    Only(Vec<u8>),
+}
+
+impl Priorities {
+    /// The matches that push `filter`'s `level` and `stream` down to the journal's index.
+    ///
+    /// `level=N` is `PRIORITY=0…N`, but only up to `notice`: an entry without `PRIORITY`
+    /// counts as `info`, and a match cannot select a missing field, so `level=info` and
+    /// `level=debug` read every entry and leave the (rare) `debug` ones to the in-process check.
+    /// `stream` is faasd's convention: stdout is `PRIORITY=6`, stderr `PRIORITY=3` (with
+    /// `_TRANSPORT=journal`, added by [`Params::apply_matches`]).
+    pub(crate) fn of(filter: &Filter) -> Priorities {
+        let by_level = filter
+            .level
+            .filter(|l| *l < Severity::Info)
+            .map(|l| (0..=l.number()).collect::<Vec<u8>>());
+        let by_stream = filter.stream.map(|s| match s {
+            OutputStream::Stdout => STDOUT_PRIORITY,
+            OutputStream::Stderr => STDERR_PRIORITY,
+        });
+        match (by_level, by_stream) {
+            (None, None) => Priorities::Any,
+            (Some(levels), None) => Priorities::Only(levels),
+            (None, Some(p)) => Priorities::Only(vec![p]),
+            (Some(levels), Some(p)) => {
+                Priorities::Only(levels.into_iter().filter(|l| *l == p).collect())
+            }
+        }
+    }
+
+    /// Whether no entry can pass.
+    pub(crate) fn is_none(&self) -> bool {
+        matches!(self, Priorities::Only(p) if p.is_empty())
+    }
+}
 
 /// Counters shared by every stream of one requester.
 #[derive(Debug, Default)]
@@ -31,22 +81,85 @@ pub(crate) struct Params {
     pub(crate) request: Request,
     /// The lower time bound in journal microseconds (from `since` or the look-back bound).
     pub(crate) since_usec: Option<u64>,
+    /// The `PRIORITY` values the filter lets through ([`Priorities::of`] the request's filter).
+    pub(crate) priorities: Priorities,
 }
 
 impl Params {
+    /// The parameters of `request`, reading `dirs` from `since_usec` on.
+    pub(crate) fn new(dirs: Arc<[PathBuf]>, request: Request, since_usec: Option<u64>) -> Self {
+        let priorities = Priorities::of(&request.filter);
+        Params {
+            dirs,
+            request,
+            since_usec,
+            priorities,
+        }
+    }
+
     fn identifier(&self) -> String {
         format!("{}:{}", self.request.namespace, self.request.name)
     }
 
-    /// Adds this request's matches and time bound to `q`.
-    fn apply(&self, q: &mut JournalQuery) {
+    /// Adds this request's matches to `q`: the function, the instance, and what the filter
+    /// pushes down (`PRIORITY` values OR-ed, `_TRANSPORT=journal` for `stream`).
+    fn apply_matches(&self, q: &mut JournalQuery) {
         q.match_exact(IDENTIFIER_FIELD, self.identifier().as_bytes());
         if let Some(instance) = &self.request.instance {
             q.match_exact(INSTANCE_FIELD, instance.as_bytes());
         }
+        if self.request.filter.stream.is_some() {
+            q.match_exact(TRANSPORT_FIELD, b"journal");
+        }
+        match &self.priorities {
+            Priorities::Any => {}
+            Priorities::Only(values) if values.len() == 1 => {
+                q.match_exact(PRIORITY_FIELD, values[0].to_string().as_bytes());
+            }
+            Priorities::Only(values) => {
+                // sdjournal ANDs the terms of one group and ORs the groups (each AND-ed with
+                // the terms above): one group per value is `PRIORITY=0 OR PRIORITY=1 …`.
+                for v in values {
+                    q.or_group(|g| {
+                        g.match_exact(PRIORITY_FIELD, v.to_string().as_bytes());
+                    });
+                }
+            }
+        }
+    }
+
+    /// Adds this request's matches and time bound to `q`.
+    fn apply(&self, q: &mut JournalQuery) {
+        self.apply_matches(q);
         if let Some(since) = self.since_usec {
             q.since_realtime(since);
         }
+    }
+
+    /// Whether the entry's text can pass `grep` and `regexp`, checked before the entry becomes a
+    /// [`Message`]: most entries fail a text filter, and this spares their conversion. An entry
+    /// without `MESSAGE` passes here ([`convert`] skips and counts it).
+    fn text_may_pass(&self, entry: &EntryRef) -> bool {
+        let filter = &self.request.filter;
+        if !filter.has_text() {
+            return true;
+        }
+        entry
+            .get("MESSAGE")
+            .is_none_or(|text| filter.wants_text(trim_line_end(&String::from_utf8_lossy(text))))
+    }
+
+    /// Whether `message` passes the request's filter, in process: `grep` and `regexp` (which
+    /// the journal cannot match), and `level` and `stream` again (exact whatever was pushed
+    /// down). Its severity is its `PRIORITY` (the `level` field [`convert`] set), or `info`
+    /// without one.
+    fn keeps(&self, message: &Message) -> bool {
+        self.request.filter.matches_with(message, |m| {
+            m.level
+                .as_deref()
+                .and_then(Severity::parse)
+                .unwrap_or(Severity::Info)
+        })
     }
 }
 
@@ -181,6 +294,10 @@ impl Reader {
             done: true,
             last: None,
         };
+        if reader.params.priorities.is_none() {
+            // E.g. `level=error&stream=stdout`: faasd's stdout lines are all `info`.
+            return Ok(reader);
+        }
         let Some(journal) = open_journal(&reader.params.dirs)? else {
             return Ok(reader);
         };
@@ -252,10 +369,7 @@ impl Reader {
         let mut q = journal.query();
         // `since` is checked here, not in the query: the query would skip older entries one by
         // one instead of ending the walk.
-        q.match_exact(IDENTIFIER_FIELD, self.params.identifier().as_bytes());
-        if let Some(instance) = &self.params.request.instance {
-            q.match_exact(INSTANCE_FIELD, instance.as_bytes());
-        }
+        self.params.apply_matches(&mut q);
         q.reverse(true);
         let mut buf: Option<VecDeque<Message>> = Some(VecDeque::new());
         let mut count = 0usize;
@@ -278,23 +392,41 @@ impl Reader {
             {
                 break;
             }
-            let cursor = entry.cursor()?;
-            if let Stop::After(after) = stop {
-                match Key::of(&cursor) {
+            // A cursor is a formatted string: make one only where it is needed (the first
+            // entry, a live pass's stop check, a kept message), not for every entry a filter
+            // drops.
+            let first = newest.is_none();
+            let cursor = if first || matches!(stop, Stop::After(_)) {
+                Some(entry.cursor()?)
+            } else {
+                None
+            };
+            if let (Stop::After(after), Some(c)) = (stop, &cursor) {
+                match Key::of(c) {
                     Some(k) if k <= after => break,
                     Some(_) => {}
                     None => return Ok(Backward::Unsupported),
                 }
             }
-            if newest.is_none() {
-                newest = Some(cursor.clone());
+            if first {
+                newest.clone_from(&cursor);
+            }
+            if !self.params.text_may_pass(&entry) {
+                continue;
             }
             let Some(message) = convert(&self.params.request, &entry) else {
                 skipped += 1;
                 continue;
             };
+            // `tail` counts only the messages that pass the filter.
+            if !self.params.keeps(&message) {
+                continue;
+            }
             count += 1;
-            earliest = Some(cursor);
+            earliest = Some(match cursor {
+                Some(c) => c,
+                None => entry.cursor()?,
+            });
             if let Some(b) = buf.as_mut() {
                 if b.len() < BACKWARD_CAP {
                     b.push_front(message);
@@ -346,8 +478,12 @@ impl Reader {
                     if let Ok(c) = entry.cursor() {
                         self.last = Some(c);
                     }
+                    if !self.params.text_may_pass(&entry) {
+                        continue;
+                    }
                     match convert(&self.params.request, &entry) {
-                        Some(m) => out.push(m),
+                        Some(m) if self.params.keeps(&m) => out.push(m),
+                        Some(_) => {}
                         None => {
                             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!("Skipped a journal entry without MESSAGE.");
@@ -363,6 +499,9 @@ impl Reader {
     /// was appended after the last entry read: backwards from the end down to it when that is
     /// a short walk, forwards otherwise.
     pub(crate) fn refresh_live(&mut self) -> Result<(), SdJournalError> {
+        if self.params.priorities.is_none() {
+            return Ok(());
+        }
         let Some(journal) = open_journal(&self.params.dirs)? else {
             self.iter = None;
             self.done = true;
@@ -377,11 +516,6 @@ impl Reader {
     }
 }
 
-/// `PRIORITY` (syslog severity) names, as journalctl and syslog spell them.
-const LEVELS: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-
 /// The message of one entry: `MESSAGE` (lossy UTF-8, one trailing newline removed), `_PID` as
 /// the instance, the realtime timestamp, `PRIORITY` as the level, and the output stream where
 /// faasd's convention tells it. `None` without `MESSAGE`.
@@ -394,10 +528,13 @@ fn convert(request: &Request, entry: &EntryRef) -> Option<Message> {
         .map(|p| String::from_utf8_lossy(p).into())
         .unwrap_or_else(|| "".into());
     let priority = entry
-        .get("PRIORITY")
+        .get(PRIORITY_FIELD)
         .and_then(|p| std::str::from_utf8(p).ok())
-        .and_then(|p| p.parse::<usize>().ok());
-    let level = priority.and_then(|p| LEVELS.get(p)).map(|l| Arc::from(*l));
+        .and_then(|p| p.parse::<u8>().ok());
+    // journalctl's and syslog's names.
+    let level = priority
+        .and_then(Severity::from_number)
+        .map(|s| Arc::from(s.name()));
     let micros = i64::try_from(entry.realtime_usec()).unwrap_or(i64::MAX);
     Some(Message {
         name: request.name.clone(),
@@ -405,7 +542,7 @@ fn convert(request: &Request, entry: &EntryRef) -> Option<Message> {
         instance,
         timestamp: Timestamp::from_unix_micros(micros),
         text,
-        stream: stream(entry.get("_TRANSPORT"), priority),
+        stream: stream(entry.get(TRANSPORT_FIELD), priority),
         level,
     })
 }
@@ -414,10 +551,10 @@ fn convert(request: &Request, entry: &EntryRef) -> Option<Message> {
 /// task) sends each stdout line with `PRIORITY=6` and each stderr line with `PRIORITY=3` over
 /// the native protocol (`_TRANSPORT=journal`). Nothing else tells the two apart: other entries
 /// get no stream.
-fn stream(transport: Option<&[u8]>, priority: Option<usize>) -> Option<OutputStream> {
+fn stream(transport: Option<&[u8]>, priority: Option<u8>) -> Option<OutputStream> {
     match (transport, priority) {
-        (Some(b"journal"), Some(6)) => Some(OutputStream::Stdout),
-        (Some(b"journal"), Some(3)) => Some(OutputStream::Stderr),
+        (Some(b"journal"), Some(STDOUT_PRIORITY)) => Some(OutputStream::Stdout),
+        (Some(b"journal"), Some(STDERR_PRIORITY)) => Some(OutputStream::Stderr),
         _ => None,
     }
 }
@@ -440,6 +577,47 @@ mod tests {
         assert_eq!(stream(Some(b"stdout"), Some(6)), None);
         assert_eq!(stream(None, Some(6)), None);
         assert_eq!(stream(Some(b"journal"), None), None);
+    }
+
+    #[test]
+    fn filters_push_down_as_priorities() {
+        let of = |level: Option<Severity>, stream: Option<OutputStream>| {
+            Priorities::of(&Filter {
+                level,
+                stream,
+                ..Filter::default()
+            })
+        };
+        assert_eq!(of(None, None), Priorities::Any);
+        assert_eq!(
+            of(Some(Severity::Error), None),
+            Priorities::Only(vec![0, 1, 2, 3])
+        );
+        assert_eq!(
+            of(Some(Severity::Notice), None),
+            Priorities::Only(vec![0, 1, 2, 3, 4, 5])
+        );
+        // An entry without PRIORITY is `info`: not expressible as a match.
+        assert_eq!(of(Some(Severity::Info), None), Priorities::Any);
+        assert_eq!(of(Some(Severity::Debug), None), Priorities::Any);
+        assert_eq!(
+            of(None, Some(OutputStream::Stdout)),
+            Priorities::Only(vec![6])
+        );
+        assert_eq!(
+            of(None, Some(OutputStream::Stderr)),
+            Priorities::Only(vec![3])
+        );
+        assert_eq!(
+            of(Some(Severity::Warning), Some(OutputStream::Stderr)),
+            Priorities::Only(vec![3])
+        );
+        assert!(of(Some(Severity::Error), Some(OutputStream::Stdout)).is_none());
+        assert_eq!(
+            of(Some(Severity::Info), Some(OutputStream::Stdout)),
+            Priorities::Only(vec![6])
+        );
+        assert!(!of(None, None).is_none());
     }
 
     #[test]
@@ -513,11 +691,7 @@ mod identifier_tests {
     use proptest::prelude::*;
 
     fn params(namespace: &str, name: &str) -> Params {
-        Params {
-            dirs: Arc::from(Vec::new()),
-            request: Request::new(namespace, name),
-            since_usec: None,
-        }
+        Params::new(Arc::from(Vec::new()), Request::new(namespace, name), None)
     }
 
     proptest! {

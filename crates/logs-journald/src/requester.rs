@@ -9,12 +9,14 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use inotify::{EventStream, Inotify, WatchMask};
 use logs_api::{
-    Error, LogStream, Message, Request, Requester, Result, Timestamp, is_dns1123_label,
+    Capabilities, Error, LogStream, Message, Request, Requester, Result, Timestamp,
+    is_dns1123_label,
 };
 use tokio::sync::watch;
 
 use crate::config::Args;
-use crate::reader::{Params, Reader, Stats, since_usec};
+use crate::fields::{file_values, journal_files};
+use crate::reader::{IDENTIFIER_FIELD, Params, Reader, Stats, open_journal, since_usec};
 
 /// Messages read per blocking call; also the most a stream buffers.
 const BATCH: usize = 256;
@@ -106,17 +108,34 @@ impl JournaldRequester {
         Ok((w, rx))
     }
 
-    fn params(&self, request: Request) -> Params {
-        let look_back = (!self.look_back.is_zero()).then(|| {
+    /// The oldest time the look-back bound lets a request without `since` read.
+    fn look_back_start(&self) -> Option<Timestamp> {
+        (!self.look_back.is_zero()).then(|| {
             let nanos = i64::try_from(self.look_back.as_nanos()).unwrap_or(i64::MAX);
             Timestamp::from_unix_nanos(Timestamp::now().unix_nanos().saturating_sub(nanos))
-        });
-        let since = request.since.or(look_back);
-        Params {
-            dirs: self.dirs.clone(),
-            since_usec: since.map(since_usec),
-            request,
-        }
+        })
+    }
+
+    /// The function listing the slow way: every entry's `SYSLOG_IDENTIFIER` within the
+    /// look-back. [`Requester::functions`] uses it only when a journal file's field table cannot
+    /// be read; it is public so tests and the benchmark can compare the two.
+    ///
+    /// # Errors
+    ///
+    /// The journal could not be opened or read.
+    pub async fn functions_by_scan(&self, namespace: &str) -> Result<Vec<String>> {
+        let dirs = self.dirs.clone();
+        let prefix = identifier_prefix(namespace)?;
+        let since = self.look_back_start().map(since_usec);
+        let _permit = self.reads.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || scan_identifiers(&dirs, &prefix, since))
+            .await
+            .map_err(|e| Error::backend("listing functions", e))?
+    }
+
+    fn params(&self, request: Request) -> Params {
+        let since = request.since.or(self.look_back_start());
+        Params::new(self.dirs.clone(), request, since.map(since_usec))
     }
 }
 
@@ -182,6 +201,24 @@ impl Requester for JournaldRequester {
         Ok(futures::stream::unfold(state, State::step).boxed())
     }
 
+    /// `level` and `stream` are pushed down as journal matches, `grep` and `regexp` run in
+    /// the reader before `tail` is counted.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    /// The distinct `SYSLOG_IDENTIFIER=<namespace>:<name>` values in the journal files (within
+    /// the look-back bound), read from each file's field table, not from its entries.
+    async fn functions(&self, namespace: &str) -> Result<Vec<String>> {
+        let dirs = self.dirs.clone();
+        let prefix = identifier_prefix(namespace)?;
+        let since = self.look_back_start().map(since_usec);
+        let _permit = self.reads.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || list_identifiers(&dirs, &prefix, since))
+            .await
+            .map_err(|e| Error::backend("listing functions", e))?
+    }
+
     async fn ready(&self) -> Result<()> {
         let dirs = self.dirs.clone();
         tokio::task::spawn_blocking(move || check_dirs(&dirs))
@@ -189,6 +226,104 @@ impl Requester for JournaldRequester {
             .map_err(|e| Error::backend("checking the journal", e))?
             .map_err(|e| Error::backend("journal not readable", e))
     }
+}
+
+/// The longest function name, so the longest identifier worth reading is the prefix plus this.
+const MAX_NAME: usize = 63;
+
+/// `<namespace>:`, the identifier prefix of a namespace's functions.
+fn identifier_prefix(namespace: &str) -> Result<String> {
+    // The same guard as for queries: `a:b` + `c` and `a` + `b:c` share a prefix otherwise.
+    if !is_dns1123_label(namespace) {
+        return Err(Error::InvalidRequest(
+            "namespace must be a DNS-1123 label".to_owned(),
+        ));
+    }
+    Ok(format!("{namespace}:"))
+}
+
+/// The function names of identifiers `<prefix><name>`, where `name` is a DNS-1123 label.
+fn names(identifiers: impl IntoIterator<Item = Vec<u8>>, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = identifiers
+        .into_iter()
+        .filter_map(|id| {
+            let name = std::str::from_utf8(id.strip_prefix(prefix.as_bytes())?).ok()?;
+            is_dns1123_label(name).then(|| name.to_owned())
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The listing from the files' field tables, checked against the look-back bound; a scan of
+/// the entries when a file's table cannot be used.
+fn list_identifiers(dirs: &[PathBuf], prefix: &str, since: Option<u64>) -> Result<Vec<String>> {
+    let mut seen_files = std::collections::HashSet::new();
+    let mut candidates = std::collections::BTreeSet::new();
+    for path in journal_files(dirs) {
+        let file = match file_values(&path, IDENTIFIER_FIELD, prefix.as_bytes(), MAX_NAME) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read a journal file's field table; listing functions from the entries instead.");
+                return scan_identifiers(dirs, prefix, since);
+            }
+        };
+        // The same file through two directories (sdjournal keeps one too), or a file whose
+        // newest entry is older than the look-back bound.
+        if !seen_files.insert(file.file_id) || since.is_some_and(|s| file.tail_realtime < s) {
+            continue;
+        }
+        candidates.extend(file.values);
+    }
+    let Some(since) = since else {
+        return Ok(names(candidates, prefix));
+    };
+    // A file newer than the bound may still hold a function whose lines are all older.
+    let journal = open_journal(dirs).map_err(|e| Error::backend("opening the journal", e))?;
+    let Some(journal) = journal else {
+        return Ok(Vec::new());
+    };
+    let mut recent = Vec::new();
+    for id in candidates {
+        let mut q = journal.query();
+        q.match_exact(IDENTIFIER_FIELD, &id).reverse(true).limit(1);
+        let newest = q
+            .iter()
+            .map_err(|e| Error::backend("reading the journal", e))?
+            .filter_map(|e| e.ok())
+            .next();
+        if newest.is_some_and(|e| e.realtime_usec() >= since) {
+            recent.push(id);
+        }
+    }
+    Ok(names(recent, prefix))
+}
+
+/// The listing from every entry within the bound: what the field tables spare us.
+fn scan_identifiers(dirs: &[PathBuf], prefix: &str, since: Option<u64>) -> Result<Vec<String>> {
+    let Some(journal) = open_journal(dirs).map_err(|e| Error::backend("opening the journal", e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut q = journal.query();
+    if let Some(since) = since {
+        q.since_realtime(since);
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for entry in q
+        .iter()
+        .map_err(|e| Error::backend("reading the journal", e))?
+        .filter_map(|e| e.ok())
+    {
+        if let Some(id) = entry.get(IDENTIFIER_FIELD)
+            && id.starts_with(prefix.as_bytes())
+            && !found.contains(id)
+        {
+            found.insert(id.to_vec());
+        }
+    }
+    Ok(names(found, prefix))
 }
 
 /// The state of one stream: it owns the reader, the inotify watch and the timer, so dropping

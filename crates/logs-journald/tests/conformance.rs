@@ -8,3 +8,4 @@ async fn make() -> common::JournalBackend {
 }
 
 logs_api::conformance_tests!(make);
+logs_api::conformance_filter_tests!(make);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use logs_api::conformance::Backend;
-use logs_api::{Message, Request, Requester};
+use logs_api::{Message, OutputStream, Request, Requester};
 use logs_journald::export::{ExportEntry, journal_remote, write_entry};
 use logs_journald::{Args, JournaldRequester};
 use serde_json::Value;
@@ -169,6 +169,24 @@ impl Backend for JournalBackend {
     }
 
     async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
+        self.write_stream(namespace, name, instance, OutputStream::Stdout, lines)
+            .await;
+    }
+
+    /// As faasd's collector writes them: stdout lines with `PRIORITY=6`, stderr lines with
+    /// `PRIORITY=3`, both with `_TRANSPORT=journal`.
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        let priority = match stream {
+            OutputStream::Stdout => 6,
+            OutputStream::Stderr => 3,
+        };
         let file: PathBuf = self.dir.path().join("system.journal");
         let identifier = format!("{namespace}:{name}");
         let pid = 1000 + u32::try_from(instance).unwrap_or_else(|e| panic!("{e}"));
@@ -191,7 +209,7 @@ impl Backend for JournalBackend {
                             identifier: &identifier,
                             pid,
                             message,
-                            priority: Some(6),
+                            priority: Some(priority),
                             transport: "journal",
                         },
                     )?;
