@@ -10,35 +10,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use logs_api::{Error, LogStream, Message, Result, Timestamp};
+use logs_api::{Error, Message, Result, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::cursor::{Resume, parse_line, raw_lines};
-use crate::history::{History, Resumes};
-use crate::requester::{Query, no_log_yet};
+use crate::query::{Query, no_log_yet};
 
 /// Consecutive failed attempts to open a pod's log, or to watch the function's pods, before the
 /// response is aborted (about 13 s of retries with [`backoff`]).
 const MAX_FAILURES: u32 = 8;
 /// Messages buffered between the pod readers and the client (back-pressure beyond it).
 const BUFFER: usize = 256;
-
-/// History, then live lines of every pod (present or future) until the stream is dropped.
-pub(crate) fn stream(query: Arc<Query>, history: History) -> LogStream {
-    let resumes = Resumes::default();
-    let past = history.into_stream_with(query.clone(), resumes.clone());
-    let live = futures::stream::once(async move {
-        let known = resumes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_default();
-        live(query, known.into_iter().collect())
-    })
-    .flatten();
-    past.chain(live).boxed()
-}
 
 /// Aborts the task when dropped, so dropping the response stream stops every reader.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -49,7 +32,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn live(
+/// Live lines of every pod of the function (present or future), each pod's starting where
+/// `known` says (pods not in it: from the start of its log), until the stream is dropped.
+pub(crate) fn live(
     query: Arc<Query>,
     known: HashMap<Arc<str>, Resume>,
 ) -> impl Stream<Item = Result<Message>> + Send + 'static {

@@ -7,7 +7,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use logs_api::{Error, Message, Result, Timestamp};
 
 use crate::cursor::{Cursor, Resume, parse_line, raw_lines};
-use crate::requester::{Query, no_log_yet};
+use crate::query::{Query, no_log_yet};
 
 /// Where each pod's history ended, handed to the follow phase.
 pub(crate) type Resumes = Arc<Mutex<Option<Vec<(Arc<str>, Resume)>>>>;

@@ -13,6 +13,7 @@ mod config;
 mod cursor;
 mod follow;
 mod history;
+mod query;
 mod requester;
 
 pub use config::Args;
