@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures::stream::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use logs_api::{Error, Message, Result, Timestamp};
 use tokio::sync::{mpsc, watch};
@@ -74,9 +73,10 @@ async fn supervise(
     tx: mpsc::Sender<Result<Message>>,
 ) {
     let config = watcher::Config::default().labels(&query.selector());
-    let mut events = watcher(query.api.clone(), config)
-        .backoff(WatchBackoff::default())
-        .boxed();
+    // No kube `StreamBackoff`: it resets on any `Ok` item, and the watcher emits an `Ok(Init)`
+    // marker before every re-list attempt, so the pause would never grow. The watcher retries
+    // at the next poll; the pause between polls is ours.
+    let mut events = watcher(query.api.clone(), config).boxed();
     // Consecutive watch failures; any answer of the API server resets it.
     let mut failures = 0u32;
     let mut pods: HashMap<String, watch::Sender<Option<PodState>>> = HashMap::new();
@@ -87,6 +87,8 @@ async fn supervise(
             event = events.next() => {
                 let event = match event {
                     None => return,
+                    // A marker the watcher emits before it asks anything: not an answer.
+                    Some(Ok(Event::Init)) => continue,
                     Some(Ok(event)) => {
                         failures = 0;
                         event
@@ -99,6 +101,10 @@ async fn supervise(
                             return;
                         }
                         tracing::warn!(error = %e, attempt = failures, "Watching the function's pods failed; retrying.");
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff(failures)) => {}
+                            () = tx.closed() => return,
+                        }
                         continue;
                     }
                 };
@@ -137,25 +143,7 @@ async fn supervise(
     }
 }
 
-/// The watch's pause after a failure: the same curve as a pod log's, reset by any answer.
-#[derive(Debug, Default)]
-struct WatchBackoff(u32);
-
-impl Iterator for WatchBackoff {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        self.0 = self.0.saturating_add(1);
-        Some(backoff(self.0))
-    }
-}
-
-impl kube::runtime::utils::Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        self.0 = 0;
-    }
-}
-
+/// The pause before retry `attempt` (0.2 s doubling to 3.2 s), for pod logs and the pod watch.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
 }
