@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 use kube::runtime::watcher::{self, Event, watcher};
 use logs_api::{Error, Message, Result, Timestamp};
@@ -14,7 +13,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::cursor::{Resume, parse_line, raw_lines};
-use crate::query::{Query, no_log_yet};
+use crate::pod::{PodState, belongs_to, pod_state};
+use crate::query::{Query, Refusal, refusal};
 
 /// Consecutive failed attempts to open a pod's log, or to watch the function's pods, before the
 /// response is aborted (about 13 s of retries with [`backoff`]).
@@ -44,28 +44,6 @@ pub(crate) fn live(
     })
 }
 
-/// What the watch says about the pod's container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct PodState {
-    running: bool,
-    terminated: bool,
-    restarts: i32,
-}
-
-fn pod_state(pod: &Pod, container: Option<&str>) -> PodState {
-    let status = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|all| all.iter().find(|c| container.is_none_or(|n| c.name == n)));
-    let state = status.and_then(|c| c.state.as_ref());
-    PodState {
-        running: state.is_some_and(|s| s.running.is_some()),
-        terminated: state.is_some_and(|s| s.terminated.is_some()),
-        restarts: status.map_or(0, |c| c.restart_count),
-    }
-}
-
 /// Watches the function's pods and runs one reader per pod; ends when the client is gone.
 async fn supervise(
     query: Arc<Query>,
@@ -79,7 +57,8 @@ async fn supervise(
     let mut events = watcher(query.api.clone(), config).boxed();
     // Consecutive watch failures; any answer of the API server resets it.
     let mut failures = 0u32;
-    let mut pods: HashMap<String, watch::Sender<Option<PodState>>> = HashMap::new();
+    // Each followed pod: the container read and where its reader learns the pod's state.
+    let mut pods: HashMap<String, (String, watch::Sender<Option<PodState>>)> = HashMap::new();
     // Dropping the JoinSet (when this task is aborted) aborts every reader.
     let mut readers = JoinSet::new();
     loop {
@@ -114,23 +93,24 @@ async fn supervise(
                         if !query.request.wants_instance(&name) {
                             continue;
                         }
-                        let state = pod_state(&pod, query.args.container.as_deref());
-                        if let Some(sender) = pods.get(&name) {
-                            sender.send_replace(Some(state));
+                        if let Some((container, sender)) = pods.get(&name) {
+                            sender.send_replace(Some(pod_state(&pod, container)));
                             continue;
                         }
                         if pods.len() >= query.args.max_pods {
                             tracing::warn!(pod = %name, max = query.args.max_pods, "Too many pods to follow; skipping.");
                             continue;
                         }
-                        let (sender, receiver) = watch::channel(Some(state));
-                        pods.insert(name.clone(), sender);
+                        let Some(container) = query.container_for(&pod) else { continue };
+                        let (sender, receiver) = watch::channel(Some(pod_state(&pod, &container)));
+                        pods.insert(name.clone(), (container.clone(), sender));
                         let pod: Arc<str> = name.into();
                         let resume = known.remove(&pod).unwrap_or_default();
-                        readers.spawn(follow_pod(query.clone(), pod, resume, receiver, tx.clone()));
+                        let reader = PodReader { query: query.clone(), pod, container, tx: tx.clone() };
+                        readers.spawn(reader.follow(resume, receiver));
                     }
                     Event::Delete(pod) => {
-                        if let Some(sender) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
+                        if let Some((_, sender)) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
                             sender.send_replace(None);
                         }
                     }
@@ -148,102 +128,155 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
 }
 
-/// Follows one pod: (re)opens its log whenever its container runs, from where the last stream
-/// stopped, until the pod is deleted or the client is gone.
-async fn follow_pod(
+/// What one pod's reader needs.
+struct PodReader {
     query: Arc<Query>,
     pod: Arc<str>,
-    mut resume: Resume,
-    mut state: watch::Receiver<Option<PodState>>,
+    /// The container whose log is read ([`Query::container_for`]).
+    container: String,
     tx: mpsc::Sender<Result<Message>>,
-) {
-    let mut failures = 0u32;
-    let mut empty_streams = 0u32;
-    // Restart count of the container last streamed, and of the last one read to its end.
-    let mut streamed: Option<i32> = None;
-    let mut finished: Option<i32> = None;
-    // The pod as read right after a log stream ended (the watch may lag behind a restart).
-    let mut fresh: Option<PodState> = None;
-    loop {
-        let current = loop {
-            let mut now = *state.borrow_and_update();
-            if let (Some(seen), Some(f)) = (now, fresh.take())
-                && f.restarts > seen.restarts
-            {
-                now = Some(f);
-            }
-            match now {
-                None => return,
-                Some(s) if s.running || (s.terminated && finished != Some(s.restarts)) => break s,
-                Some(_) => {}
-            }
-            if state.changed().await.is_err() {
-                return;
-            }
-        };
-        // The container we were reading restarted before we read its end: the rest is in the
-        // previous container's log.
-        if let Some(seen) = streamed
-            && seen < current.restarts
-            && finished != Some(seen)
-        {
-            let mut params = query.log_params(&resume, false);
-            params.previous = true;
-            if let Ok(body) = query.api.log_stream(&pod, &params).await {
-                match pump(&query, &pod, Box::pin(body), &mut resume, &tx).await {
-                    Pumped::Closed => return,
-                    Pumped::Ended(_) | Pumped::Broken(_) => {}
+}
+
+impl PodReader {
+    /// Follows the pod: (re)opens its log whenever its container runs, from where the last
+    /// stream stopped, until the pod is gone or the client is.
+    async fn follow(self, mut resume: Resume, mut state: watch::Receiver<Option<PodState>>) {
+        let Self {
+            query,
+            pod,
+            container,
+            tx,
+        } = &self;
+        let mut failures = 0u32;
+        let mut empty_streams = 0u32;
+        // Restart count of the container last streamed, and of the last one read to its end.
+        let mut streamed: Option<i32> = None;
+        let mut finished: Option<i32> = None;
+        // The pod as read right after a log stream ended (the watch may lag behind a restart).
+        let mut fresh: Option<PodState> = None;
+        loop {
+            let current = loop {
+                let mut now = *state.borrow_and_update();
+                if let (Some(seen), Some(f)) = (now, fresh.take())
+                    && f.restarts > seen.restarts
+                {
+                    now = Some(f);
                 }
-            }
-            finished = Some(seen);
-        }
-        let params: LogParams = query.log_params(&resume, true);
-        match query.api.log_stream(&pod, &params).await {
-            Ok(body) => {
-                failures = 0;
-                streamed = Some(current.restarts);
-                let lines = match pump(&query, &pod, Box::pin(body), &mut resume, &tx).await {
-                    Pumped::Closed => return,
-                    Pumped::Ended(n) => n,
-                    Pumped::Broken(e) => {
-                        tracing::debug!(pod = %pod, error = %e, "Pod log stream broke; resuming.");
-                        0
-                    }
-                };
-                let now = match query.api.get_opt(&pod).await {
-                    Ok(Some(p)) => Some(pod_state(&p, query.args.container.as_deref())),
-                    Ok(None) => None,
-                    Err(_) => *state.borrow(),
-                };
-                fresh = now;
                 match now {
                     None => return,
-                    Some(s) if s.terminated && s.restarts == current.restarts => {
-                        finished = Some(current.restarts);
+                    Some(s) if s.running || (s.terminated && finished != Some(s.restarts)) => {
+                        break s;
                     }
-                    // Still running: the server dropped the stream; reopen where it stopped
-                    // (at once if it delivered lines, else after a growing pause).
-                    _ if lines == 0 => {
-                        empty_streams += 1;
-                        tokio::time::sleep(backoff(empty_streams)).await;
-                    }
-                    _ => empty_streams = 0,
+                    Some(_) => {}
                 }
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => return,
-            Err(e) if no_log_yet(&e) => {
-                // Container still starting (the watch may be ahead of the kubelet): retry.
-                let _ = tokio::time::timeout(Duration::from_secs(1), state.changed()).await;
-            }
-            Err(e) => {
-                failures += 1;
-                if failures >= MAX_FAILURES {
-                    let error = Error::backend(format!("following the log of pod {pod}"), e);
-                    let _ = tx.send(Err(error)).await;
+                if state.changed().await.is_err() {
                     return;
                 }
-                tracing::warn!(pod = %pod, error = %e, attempt = failures, "Opening pod log failed; retrying.");
-                tokio::time::sleep(backoff(failures)).await;
+            };
+            // The container we were reading restarted before we read its end: the rest is in
+            // the previous container's log.
+            if let Some(seen) = streamed
+                && seen < current.restarts
+                && finished != Some(seen)
+            {
+                let mut params = query.log_params(container, &resume, false);
+                params.previous = true;
+                if let Ok(body) = query.api.log_stream(pod, &params).await {
+                    match self.pump(Box::pin(body), &mut resume).await {
+                        Pumped::Closed => return,
+                        Pumped::Ended(_) | Pumped::Broken(_) => {}
+                    }
+                }
+                finished = Some(seen);
+            }
+            let params: LogParams = query.log_params(container, &resume, true);
+            match query.api.log_stream(pod, &params).await {
+                Ok(body) => {
+                    failures = 0;
+                    streamed = Some(current.restarts);
+                    let lines = match self.pump(Box::pin(body), &mut resume).await {
+                        Pumped::Closed => return,
+                        Pumped::Ended(n) => n,
+                        Pumped::Broken(e) => {
+                            tracing::debug!(pod = %pod, error = %e, "Pod log stream broke; resuming.");
+                            0
+                        }
+                    };
+                    let now = match query.api.get_opt(pod).await {
+                        Ok(Some(p)) if belongs_to(&p, &query.request.name) => {
+                            Some(pod_state(&p, container))
+                        }
+                        // Gone, or relabelled out of the function.
+                        Ok(_) => None,
+                        Err(_) => *state.borrow(),
+                    };
+                    fresh = now;
+                    match now {
+                        None => return,
+                        Some(s) if s.terminated && s.restarts == current.restarts => {
+                            finished = Some(current.restarts);
+                        }
+                        // Still running: the server dropped the stream; reopen where it stopped
+                        // (at once if it delivered lines, else after a growing pause).
+                        _ if lines == 0 => {
+                            empty_streams += 1;
+                            tokio::time::sleep(backoff(empty_streams)).await;
+                        }
+                        _ => empty_streams = 0,
+                    }
+                }
+                Err(e) => match refusal(&e) {
+                    Some(Refusal::Gone) => return,
+                    Some(Refusal::Refused(message)) => {
+                        // Asking again cannot help until the pod changes: no polling.
+                        tracing::warn!(pod = %pod, container = %container, api_message = %message, "The API refused the pod's log; waiting for the pod to change.");
+                        if state.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        failures += 1;
+                        if failures >= MAX_FAILURES {
+                            let error =
+                                Error::backend(format!("following the log of pod {pod}"), e);
+                            let _ = tx.send(Err(error)).await;
+                            return;
+                        }
+                        tracing::warn!(pod = %pod, error = %e, attempt = failures, "Opening pod log failed; retrying.");
+                        tokio::time::sleep(backoff(failures)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Forwards the new lines of one log stream, advancing `resume`.
+    async fn pump(
+        &self,
+        body: std::pin::Pin<Box<dyn futures::io::AsyncBufRead + Send>>,
+        resume: &mut Resume,
+    ) -> Pumped {
+        let mut lines = raw_lines(body);
+        let mut cursor = resume.cursor(self.query.since);
+        let mut count = 0;
+        let mut last = Timestamp::from_unix_nanos(0);
+        loop {
+            match lines.next().await {
+                None => return Pumped::Ended(count),
+                Some(Err(e)) => return Pumped::Broken(e),
+                Some(Ok(raw)) => {
+                    let (ts, text) = parse_line(&raw, last);
+                    last = ts;
+                    if !cursor.admit(ts) {
+                        continue;
+                    }
+                    *resume = cursor.resume();
+                    count += 1;
+                    let message = self.query.message(&self.pod, ts, text);
+                    if self.tx.send(Ok(message)).await.is_err() {
+                        return Pumped::Closed;
+                    }
+                }
             }
         }
     }
@@ -256,36 +289,4 @@ enum Pumped {
     Ended(usize),
     /// The log stream failed mid-way.
     Broken(std::io::Error),
-}
-
-/// Forwards the new lines of one log stream, advancing `resume`.
-async fn pump(
-    query: &Query,
-    pod: &Arc<str>,
-    body: std::pin::Pin<Box<dyn futures::io::AsyncBufRead + Send>>,
-    resume: &mut Resume,
-    tx: &mpsc::Sender<Result<Message>>,
-) -> Pumped {
-    let mut lines = raw_lines(body);
-    let mut cursor = resume.cursor(query.since);
-    let mut count = 0;
-    let mut last = Timestamp::from_unix_nanos(0);
-    loop {
-        match lines.next().await {
-            None => return Pumped::Ended(count),
-            Some(Err(e)) => return Pumped::Broken(e),
-            Some(Ok(raw)) => {
-                let (ts, text) = parse_line(&raw, last);
-                last = ts;
-                if !cursor.admit(ts) {
-                    continue;
-                }
-                *resume = cursor.resume();
-                count += 1;
-                if tx.send(Ok(query.message(pod, ts, text))).await.is_err() {
-                    return Pumped::Closed;
-                }
-            }
-        }
-    }
 }

@@ -13,6 +13,7 @@ mod config;
 mod cursor;
 mod follow;
 mod history;
+mod pod;
 mod query;
 mod requester;
 

@@ -10,6 +10,7 @@ use logs_api::{Message, Request, Timestamp};
 
 use crate::config::Args;
 use crate::cursor::Resume;
+use crate::pod::{Rule, WarnedPods, choose_container};
 
 /// What one query needs, shared by its history and follow phases.
 pub(crate) struct Query {
@@ -18,6 +19,8 @@ pub(crate) struct Query {
     /// `since` of the request, or now minus `--kube-max-age` when neither since nor tail is set.
     pub(crate) since: Option<Timestamp>,
     pub(crate) args: Arc<Args>,
+    /// Pods already warned about (shared by all requests).
+    pub(crate) warned: Arc<WarnedPods>,
 }
 
 impl Query {
@@ -33,9 +36,36 @@ impl Query {
         }
     }
 
-    pub(crate) fn log_params(&self, resume: &Resume, follow: bool) -> LogParams {
+    /// The container of `pod` whose log is read (see [`choose_container`]); a guess or a pod
+    /// without containers is logged at `warn`, once per pod.
+    pub(crate) fn container_for(&self, pod: &Pod) -> Option<String> {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let choice = choose_container(pod, &self.request.name, self.args.container.as_deref());
+        match &choice {
+            Some(c) if c.rule == Rule::First && self.warned.first_time(pod) => {
+                let containers: Vec<&str> = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter().map(|c| c.name.as_str()))
+                    .collect();
+                tracing::warn!(
+                    pod = name,
+                    container = %c.container,
+                    ?containers,
+                    "No container of the pod is named by --kube-container, like the function, or by the kubectl.kubernetes.io/default-container annotation; reading the first one."
+                );
+            }
+            None if self.warned.first_time(pod) => {
+                tracing::warn!(pod = name, "The pod has no containers; skipping it.");
+            }
+            _ => {}
+        }
+        choice.map(|c| c.container)
+    }
+
+    pub(crate) fn log_params(&self, container: &str, resume: &Resume, follow: bool) -> LogParams {
         LogParams {
-            container: self.args.container.clone(),
+            container: Some(container.to_owned()),
             follow,
             timestamps: true,
             since_time: resume.since_time(self.since),
@@ -59,10 +89,28 @@ pub(crate) fn function_selector(name: &str) -> Option<String> {
     logs_api::is_dns1123_label(name).then(|| format!("faas_function={name}"))
 }
 
-/// Whether an API error only means "this pod has no log to read (yet)": gone (404), container
-/// not started or not valid (400). Anything else is a failure of the API server or kubelet.
-pub(crate) fn no_log_yet(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 400 || status.code == 404)
+/// How the API refused a pod log request that is no failure of the API server or kubelet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `404`: the pod is gone (deleted since it was listed or seen).
+    Gone,
+    /// Another `4xx` (the container is not valid, has no log, ...), with the API's message.
+    /// Retrying the same request cannot help until the pod changes.
+    Refused(String),
+}
+
+/// Whether `error` is a [`Refusal`]. Authentication and authorization (`401`, `403`) and
+/// throttling (`429`) are failures, as are `5xx` and transport errors.
+pub(crate) fn refusal(error: &kube::Error) -> Option<Refusal> {
+    match error {
+        kube::Error::Api(status) if status.code == 404 => Some(Refusal::Gone),
+        kube::Error::Api(status)
+            if (400..500).contains(&status.code) && ![401, 403, 429].contains(&status.code) =>
+        {
+            Some(Refusal::Refused(status.message.clone()))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

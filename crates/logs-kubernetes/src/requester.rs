@@ -12,6 +12,7 @@ use logs_api::{Error, LogStream, Request, Requester, Result, Timestamp};
 use crate::config::Args;
 use crate::follow;
 use crate::history::{self, Resumes};
+use crate::pod::WarnedPods;
 use crate::query::Query;
 
 /// Why a [`KubeRequester`] could not be built.
@@ -33,6 +34,7 @@ pub enum NewError {
 pub struct KubeRequester {
     client: Client,
     args: Arc<Args>,
+    warned: Arc<WarnedPods>,
 }
 
 impl std::fmt::Debug for KubeRequester {
@@ -75,6 +77,7 @@ impl KubeRequester {
         Ok(Self {
             client,
             args: Arc::new(args),
+            warned: Arc::default(),
         })
     }
 }
@@ -98,19 +101,24 @@ impl Requester for KubeRequester {
             request,
             since,
             args: self.args.clone(),
+            warned: self.warned.clone(),
         });
         let list = query
             .api
             .list(&ListParams::default().labels(&query.selector()))
             .await
             .map_err(|e| Error::backend("listing the function's pods", e))?;
-        let mut pods: Vec<String> = list
+        let mut pods: Vec<Pod> = list
             .items
             .into_iter()
-            .filter_map(|pod| pod.metadata.name)
-            .filter(|name| query.request.wants_instance(name))
+            .filter(|pod| {
+                pod.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| query.request.wants_instance(name))
+            })
             .collect();
-        pods.sort();
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         if pods.len() > self.args.max_pods {
             return Err(Error::backend_msg(format!(
                 "function {} has {} pods, more than --kube-max-pods={}",

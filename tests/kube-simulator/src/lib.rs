@@ -45,6 +45,9 @@ pub enum Fault {
     Unauthorized,
     /// Pod logs only: `500` "connection refused" from the kubelet.
     KubeletDown,
+    /// Pod logs only: the kubelet answers `400 container "c" in pod "p" is not available`, as
+    /// when its own view of the pod lags behind the pod object (e.g. right after it restarted).
+    ContainerUnavailable,
 }
 
 /// The state of a simulated pod's app containers (all of them: they start together).
@@ -52,6 +55,10 @@ pub enum Fault {
 pub enum ContainerState {
     /// Not scheduled to a node yet: log requests answer `204 No Content`.
     Unscheduled,
+    /// On a node, but the kubelet has not reported the containers yet (no `containerStatuses`,
+    /// like the pods in the captured fixtures): logs answer the kubelet's `400 … is not
+    /// available`.
+    Scheduled,
     /// Scheduled but the containers are not started (`ContainerCreating`, or `PodInitializing`
     /// while the init containers run): logs answer `400`, unless the container ran before.
     Waiting,
@@ -128,6 +135,8 @@ struct World {
     changes: Vec<Change>,
     faults: Vec<Fault>,
     log_faults: Vec<Fault>,
+    /// Faults for the log requests of one pod: (namespace, pod) → the next ones.
+    pod_log_faults: BTreeMap<(String, String), Vec<Fault>>,
     /// Bumped by [`Simulator::cut_log_streams`]: open follow streams end when it changes.
     cut_epoch: u64,
     /// Path and query of every request received, in order.
@@ -435,6 +444,15 @@ impl Simulator {
         w.log_faults.extend(std::iter::repeat_n(fault, count));
     }
 
+    /// Makes the next `count` log requests for pod `pod` (only those) fail with `fault`.
+    pub fn fail_logs_of(&self, namespace: &str, pod: &str, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.pod_log_faults
+            .entry((namespace.to_owned(), pod.to_owned()))
+            .or_default()
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
     /// Watch and follow-log responses currently open (a client that goes away closes them).
     pub fn open_streams(&self) -> usize {
         self.shared
@@ -544,7 +562,7 @@ fn fault_response(fault: Fault) -> Response {
             Some("Unauthorized"),
             None,
         ),
-        Fault::Internal | Fault::KubeletDown => status(
+        Fault::Internal | Fault::KubeletDown | Fault::ContainerUnavailable => status(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal error occurred: simulated failure",
             Some("InternalError"),
@@ -806,6 +824,10 @@ async fn pod_log(
     }
     let fault = fault.or_else(|| {
         let mut w = shared.world();
+        let key = (ns.clone(), pod.clone());
+        if let Some(next) = w.pod_log_faults.get_mut(&key).filter(|f| !f.is_empty()) {
+            return Some(next.remove(0));
+        }
         (!w.log_faults.is_empty()).then(|| w.log_faults.remove(0))
     });
     // The apiserver validates the options before looking the pod up.
@@ -907,6 +929,7 @@ async fn pod_log(
                     None,
                 );
             }
+            Some(Fault::ContainerUnavailable) => return container_unavailable(&container, &pod),
             Some(other) => return fault_response(other),
             None => {}
         }
@@ -941,16 +964,8 @@ async fn pod_log(
                     None,
                 );
             }
-            (Reported::None, None) => {
-                return status(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "container \"{container}\" in pod \"{pod}\" is waiting to start - no logs yet"
-                    ),
-                    Some("BadRequest"),
-                    None,
-                );
-            }
+            // No status for the container on the kubelet yet.
+            (Reported::None, None) => return container_unavailable(&container, &pod),
         };
         let lines = match source {
             Source::Previous => c.previous.as_deref().unwrap_or_default(),
@@ -1021,6 +1036,16 @@ async fn pod_log(
         },
     );
     log_response(Body::from_stream(head.chain(tail_stream)))
+}
+
+/// The kubelet's `400` for a container it has no status for (`validateContainerLogStatus`).
+fn container_unavailable(container: &str, pod: &str) -> Response {
+    status(
+        StatusCode::BAD_REQUEST,
+        &format!("container \"{container}\" in pod \"{pod}\" is not available"),
+        Some("BadRequest"),
+        None,
+    )
 }
 
 /// Which log of a container a request reads.

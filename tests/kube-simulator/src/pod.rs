@@ -84,7 +84,7 @@ impl Pod {
             return Reported::None;
         };
         match (&self.state, init) {
-            (ContainerState::Unscheduled, _) => Reported::None,
+            (ContainerState::Unscheduled | ContainerState::Scheduled, _) => Reported::None,
             (ContainerState::Waiting, false) if self.init_containers.is_empty() => {
                 Reported::Waiting("ContainerCreating")
             }
@@ -130,7 +130,9 @@ impl Pod {
     /// The pod object as the API serves it (get, list items, watch events).
     pub(crate) fn to_json(&self) -> Value {
         let phase = match self.state {
-            ContainerState::Unscheduled | ContainerState::Waiting => "Pending",
+            ContainerState::Unscheduled | ContainerState::Scheduled | ContainerState::Waiting => {
+                "Pending"
+            }
             ContainerState::Running => "Running",
             ContainerState::Terminated => "Succeeded",
         };
@@ -152,6 +154,11 @@ impl Pod {
         let mut status = json!({"phase": phase, "qosClass": "BestEffort"});
         if self.state != ContainerState::Unscheduled {
             spec["nodeName"] = json!("n1");
+        }
+        if !matches!(
+            self.state,
+            ContainerState::Unscheduled | ContainerState::Scheduled
+        ) {
             status["containerStatuses"] = self
                 .containers
                 .iter()

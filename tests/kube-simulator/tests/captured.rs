@@ -52,11 +52,12 @@ async fn simulator() -> Simulator {
     let sim = Simulator::start()
         .await
         .unwrap_or_else(|e| panic!("simulator: {e}"));
+    // As captured: on a node, no container status reported yet.
     sim.add_pod(
         "openfaas-fn",
         "figlet-abc",
         "figlet",
-        ContainerState::Waiting,
+        ContainerState::Scheduled,
     );
     let ts = |s: &str| time::parse_rfc3339(s).unwrap_or_else(|| panic!("{s}"));
     sim.append(
@@ -122,6 +123,7 @@ fn pod_shape(pod: &Value) -> Value {
         "initContainers": pod["spec"]["initContainers"].as_array().map(|c| c.iter().map(|c| c["name"].clone()).collect::<Vec<_>>()),
         "nodeName": pod["spec"]["nodeName"],
         "phase": pod["status"]["phase"],
+        "containerStatuses": pod["status"]["containerStatuses"].is_array(),
     })
 }
 
@@ -301,11 +303,28 @@ async fn log_options_are_honoured() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.text(), "openfaas-fn/figlet-abc/figlet line 4\n");
-    // A waiting container: 400, as the kubelet answers.
+    // A waiting container: 400, as the kubelet answers (`validateContainerLogStatus`).
     sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Waiting);
     let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status, 400);
     assert_eq!(json(&r.text())["reason"], "BadRequest");
+    assert_eq!(
+        json(&r.text())["message"],
+        "container \"figlet\" in pod \"figlet-abc\" is waiting to start: ContainerCreating"
+    );
+    // No status on the kubelet yet: 400 "not available"; the same as an injected fault.
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Scheduled);
+    let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 400);
+    let unavailable = "container \"figlet\" in pod \"figlet-abc\" is not available";
+    assert_eq!(json(&r.text())["message"], unavailable);
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
+    sim.fail_logs(1, Fault::ContainerUnavailable);
+    let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (r.status, json(&r.text())["message"].clone()),
+        (400, unavailable.into())
+    );
     // follow: live lines arrive on the open stream; a cut ends it.
     sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
     let mut s = open(sim.addr(), &format!("{log}?follow=true&tailLines=0"))
@@ -348,7 +367,7 @@ async fn sidecar_pods() -> Simulator {
         NewPod::function("meshfn")
             .containers(&["meshfn", "linkerd-proxy"])
             .annotation("linkerd.io/inject", "enabled")
-            .state(ContainerState::Waiting),
+            .state(ContainerState::Scheduled),
     );
     sim.create_pod(
         "openfaas-fn",
@@ -356,7 +375,7 @@ async fn sidecar_pods() -> Simulator {
         NewPod::function("annfn")
             .containers(&["istio-proxy", "annfn"])
             .annotation(DEFAULT_CONTAINER, "annfn")
-            .state(ContainerState::Waiting),
+            .state(ContainerState::Scheduled),
     );
     sim
 }
