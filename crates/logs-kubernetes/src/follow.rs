@@ -1,11 +1,15 @@
 //! The live part of a follow query: watch the pods, stream each running pod's log, resume
-//! dropped streams where they stopped.
+//! dropped streams where they stopped; pods join and leave as the label selector says.
+//!
+//! Each pod is read by its own task ([`PodReader`]) sending messages into one channel, so
+//! another per-pod source can be merged into the stream the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 use kube::runtime::watcher::{self, Event, watcher};
 use logs_api::{Error, Message, Result, Timestamp};
@@ -31,8 +35,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Live lines of every pod of the function (present or future), each pod's starting where
-/// `known` says (pods not in it: from the start of its log), until the stream is dropped.
+/// Live lines of every pod of the function (present or future) until the stream is dropped,
+/// each pod's from where `known` says (its history's end); a pod not in it joined after the
+/// follow began and contributes the lines from [`Query::started`] on.
 pub(crate) fn live(
     query: Arc<Query>,
     known: HashMap<Arc<str>, Resume>,
@@ -47,7 +52,7 @@ pub(crate) fn live(
 /// Watches the function's pods and runs one reader per pod; ends when the client is gone.
 async fn supervise(
     query: Arc<Query>,
-    mut known: HashMap<Arc<str>, Resume>,
+    known: HashMap<Arc<str>, Resume>,
     tx: mpsc::Sender<Result<Message>>,
 ) {
     let config = watcher::Config::default().labels(&query.selector());
@@ -57,68 +62,180 @@ async fn supervise(
     let mut events = watcher(query.api.clone(), config).boxed();
     // Consecutive watch failures; any answer of the API server resets it.
     let mut failures = 0u32;
-    // Each followed pod: the container read and where its reader learns the pod's state.
-    let mut pods: HashMap<String, (String, watch::Sender<Option<PodState>>)> = HashMap::new();
-    // Dropping the JoinSet (when this task is aborted) aborts every reader.
-    let mut readers = JoinSet::new();
+    let mut pods = Followed {
+        query,
+        tx,
+        known,
+        members: HashMap::new(),
+        leaving: HashMap::new(),
+        readers: JoinSet::new(),
+    };
+    // Pods listed since the watcher's last (re-)list began.
+    let mut listed: Option<HashSet<String>> = None;
     loop {
         tokio::select! {
             event = events.next() => {
                 let event = match event {
                     None => return,
-                    // A marker the watcher emits before it asks anything: not an answer.
-                    Some(Ok(Event::Init)) => continue,
                     Some(Ok(event)) => {
-                        failures = 0;
+                        // `Init` is a marker the watcher emits before it asks: not an answer.
+                        if !matches!(event, Event::Init) {
+                            failures = 0;
+                        }
                         event
                     }
                     Some(Err(e)) => {
                         failures += 1;
                         if failures >= MAX_FAILURES {
                             let error = Error::backend("watching the function's pods", e);
-                            let _ = tx.send(Err(error)).await;
+                            let _ = pods.tx.send(Err(error)).await;
                             return;
                         }
                         tracing::warn!(error = %e, attempt = failures, "Watching the function's pods failed; retrying.");
                         tokio::select! {
                             () = tokio::time::sleep(backoff(failures)) => {}
-                            () = tx.closed() => return,
+                            () = pods.tx.closed() => return,
                         }
                         continue;
                     }
                 };
                 match event {
-                    Event::Apply(pod) | Event::InitApply(pod) => {
-                        let Some(name) = pod.metadata.name.clone() else { continue };
-                        if !query.request.wants_instance(&name) {
-                            continue;
+                    Event::Init => listed = Some(HashSet::new()),
+                    Event::InitApply(pod) => {
+                        if let (Some(listed), Some(name)) = (listed.as_mut(), &pod.metadata.name) {
+                            listed.insert(name.clone());
                         }
-                        if let Some((container, sender)) = pods.get(&name) {
-                            sender.send_replace(Some(pod_state(&pod, container)));
-                            continue;
-                        }
-                        if pods.len() >= query.args.max_pods {
-                            tracing::warn!(pod = %name, max = query.args.max_pods, "Too many pods to follow; skipping.");
-                            continue;
-                        }
-                        let Some(container) = query.container_for(&pod) else { continue };
-                        let (sender, receiver) = watch::channel(Some(pod_state(&pod, &container)));
-                        pods.insert(name.clone(), (container.clone(), sender));
-                        let pod: Arc<str> = name.into();
-                        let resume = known.remove(&pod).unwrap_or_default();
-                        let reader = PodReader { query: query.clone(), pod, container, tx: tx.clone() };
-                        readers.spawn(reader.follow(resume, receiver));
+                        pods.apply(pod);
                     }
+                    Event::Apply(pod) => pods.apply(pod),
+                    // Deleted, or relabelled out of the function: the API server's watch cache
+                    // sends a pod that stops matching the selector as DELETED.
                     Event::Delete(pod) => {
-                        if let Some((_, sender)) = pod.metadata.name.and_then(|n| pods.remove(&n)) {
-                            sender.send_replace(None);
+                        if let Some(name) = pod.metadata.name {
+                            pods.leave(&name);
                         }
                     }
-                    Event::Init | Event::InitDone => {}
+                    // After a re-list, pods it did not list left while the watch was down.
+                    Event::InitDone => {
+                        if let Some(listed) = listed.take() {
+                            pods.keep_only(&listed);
+                        }
+                    }
                 }
             }
-            Some(_) = readers.join_next(), if !readers.is_empty() => {}
-            () = tx.closed() => return,
+            Some(done) = pods.readers.join_next(), if !pods.readers.is_empty() => {
+                if let Ok((pod, resume)) = done {
+                    pods.reader_done(pod, resume);
+                }
+            }
+            () = pods.tx.closed() => return,
+        }
+    }
+}
+
+/// A followed pod's reader: the container it reads and where it learns the pod's state (`None`
+/// once the pod left the function).
+struct Member {
+    container: String,
+    state: watch::Sender<Option<PodState>>,
+}
+
+/// The pods a follow reads, and the readers reading them.
+struct Followed {
+    query: Arc<Query>,
+    tx: mpsc::Sender<Result<Message>>,
+    /// Where reading each pod stopped: its history's end, or where its reader stopped when the
+    /// pod left (a pod that comes back goes on from there: nothing twice).
+    known: HashMap<Arc<str>, Resume>,
+    members: HashMap<String, Member>,
+    /// Pods that left while their reader is still finishing; the newest object if they came
+    /// back meanwhile (followed again once the reader has handed over its position).
+    leaving: HashMap<String, Option<Pod>>,
+    // Dropping the JoinSet (when the supervisor is aborted) aborts every reader.
+    readers: JoinSet<(Arc<str>, Resume)>,
+}
+
+impl Followed {
+    /// A pod of the function, new or changed.
+    fn apply(&mut self, pod: Pod) {
+        let Some(name) = pod.metadata.name.clone() else {
+            return;
+        };
+        if !self.query.request.wants_instance(&name) {
+            return;
+        }
+        if let Some(member) = self.members.get(&name) {
+            member
+                .state
+                .send_replace(Some(pod_state(&pod, &member.container)));
+            return;
+        }
+        if let Some(pending) = self.leaving.get_mut(&name) {
+            *pending = Some(pod);
+            return;
+        }
+        if self.members.len() + self.leaving.len() >= self.query.args.max_pods {
+            tracing::warn!(pod = %name, max = self.query.args.max_pods, "Too many pods to follow; skipping.");
+            return;
+        }
+        let Some(container) = self.query.container_for(&pod) else {
+            return;
+        };
+        let (state, receiver) = watch::channel(Some(pod_state(&pod, &container)));
+        let pod: Arc<str> = name.clone().into();
+        // A pod that joined after the follow began: its lines from that instant on, not its
+        // whole log (exact to the nanosecond: the cursor drops what `sinceTime`'s whole second
+        // brings before it).
+        let resume = self
+            .known
+            .remove(&pod)
+            .unwrap_or_else(|| Resume::starting_at(self.query.started));
+        let reader = PodReader {
+            query: self.query.clone(),
+            pod,
+            container: container.clone(),
+            tx: self.tx.clone(),
+        };
+        self.readers.spawn(reader.follow(resume, receiver));
+        self.members.insert(name, Member { container, state });
+    }
+
+    /// A pod left the function (deleted, or no longer labelled for it).
+    fn leave(&mut self, name: &str) {
+        if let Some(member) = self.members.remove(name) {
+            member.state.send_replace(None);
+            self.leaving.insert(name.to_owned(), None);
+        } else if let Some(pending) = self.leaving.get_mut(name) {
+            *pending = None;
+        }
+    }
+
+    /// After a re-list: every pod not listed has left.
+    fn keep_only(&mut self, listed: &HashSet<String>) {
+        let gone: Vec<String> = self
+            .members
+            .keys()
+            .chain(self.leaving.keys())
+            .filter(|name| !listed.contains(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.leave(&name);
+        }
+    }
+
+    /// A reader ended, having read `pod` up to `resume`.
+    fn reader_done(&mut self, pod: Arc<str>, resume: Resume) {
+        self.known.insert(pod.clone(), resume);
+        match self.leaving.remove(&*pod) {
+            // It came back while its reader was finishing.
+            Some(Some(again)) => self.apply(again),
+            Some(None) => {}
+            // It ended by itself (the pod is gone, or no longer the function's): a later
+            // event for it starts a new reader.
+            None => {
+                self.members.remove(&*pod);
+            }
         }
     }
 }
@@ -139,14 +256,24 @@ struct PodReader {
 
 impl PodReader {
     /// Follows the pod: (re)opens its log whenever its container runs, from where the last
-    /// stream stopped, until the pod is gone or the client is.
-    async fn follow(self, mut resume: Resume, mut state: watch::Receiver<Option<PodState>>) {
+    /// stream stopped, until the pod leaves the function or the client is gone. Returns the
+    /// pod and how far it was read.
+    async fn follow(
+        self,
+        mut resume: Resume,
+        mut state: watch::Receiver<Option<PodState>>,
+    ) -> (Arc<str>, Resume) {
+        self.run(&mut resume, &mut state).await;
+        (self.pod, resume)
+    }
+
+    async fn run(&self, resume: &mut Resume, state: &mut watch::Receiver<Option<PodState>>) {
         let Self {
             query,
             pod,
             container,
             tx,
-        } = &self;
+        } = self;
         let mut failures = 0u32;
         let mut empty_streams = 0u32;
         // Restart count of the container last streamed, and of the last one read to its end.
@@ -179,23 +306,23 @@ impl PodReader {
                 && seen < current.restarts
                 && finished != Some(seen)
             {
-                let mut params = query.log_params(container, &resume, false);
+                let mut params = query.log_params(container, resume, false);
                 params.previous = true;
                 if let Ok(body) = query.api.log_stream(pod, &params).await {
-                    match self.pump(Box::pin(body), &mut resume).await {
-                        Pumped::Closed => return,
+                    match self.pump(Box::pin(body), resume, state).await {
+                        Pumped::Closed | Pumped::Left => return,
                         Pumped::Ended(_) | Pumped::Broken(_) => {}
                     }
                 }
                 finished = Some(seen);
             }
-            let params: LogParams = query.log_params(container, &resume, true);
+            let params: LogParams = query.log_params(container, resume, true);
             match query.api.log_stream(pod, &params).await {
                 Ok(body) => {
                     failures = 0;
                     streamed = Some(current.restarts);
-                    let lines = match self.pump(Box::pin(body), &mut resume).await {
-                        Pumped::Closed => return,
+                    let lines = match self.pump(Box::pin(body), resume, state).await {
+                        Pumped::Closed | Pumped::Left => return,
                         Pumped::Ended(n) => n,
                         Pumped::Broken(e) => {
                             tracing::debug!(pod = %pod, error = %e, "Pod log stream broke; resuming.");
@@ -250,18 +377,36 @@ impl PodReader {
         }
     }
 
-    /// Forwards the new lines of one log stream, advancing `resume`.
+    /// Forwards the new lines of one log stream, advancing `resume`, until it ends, the client
+    /// is gone, or the pod leaves the function.
     async fn pump(
         &self,
         body: std::pin::Pin<Box<dyn futures::io::AsyncBufRead + Send>>,
         resume: &mut Resume,
+        state: &mut watch::Receiver<Option<PodState>>,
     ) -> Pumped {
         let mut lines = raw_lines(body);
         let mut cursor = resume.cursor(self.query.since);
         let mut count = 0;
         let mut last = Timestamp::from_unix_nanos(0);
+        // Set once the watch said the pod left but it turned out deleted: read to the end.
+        let mut draining = false;
         loop {
-            match lines.next().await {
+            let line = tokio::select! {
+                biased;
+                changed = state.changed(), if !draining => {
+                    let left = changed.is_err() || state.borrow_and_update().is_none();
+                    if left {
+                        if self.still_exists().await {
+                            return Pumped::Left;
+                        }
+                        draining = true;
+                    }
+                    continue;
+                }
+                line = lines.next() => line,
+            };
+            match line {
                 None => return Pumped::Ended(count),
                 Some(Err(e)) => return Pumped::Broken(e),
                 Some(Ok(raw)) => {
@@ -280,11 +425,22 @@ impl PodReader {
             }
         }
     }
+
+    /// After the watch said the pod left: whether it still exists, i.e. it was relabelled out of
+    /// the function (its later lines are not the function's: stop now; should it be back
+    /// already, the supervisor follows it again from where this reader stopped). A deleted
+    /// pod's stream is read to its end (the kubelet ends it after the container's last lines),
+    /// as is one whose fate is unknown.
+    async fn still_exists(&self) -> bool {
+        matches!(self.query.api.get_opt(&self.pod).await, Ok(Some(_)))
+    }
 }
 
 enum Pumped {
     /// The client is gone.
     Closed,
+    /// The pod left the function (relabelled, not deleted).
+    Left,
     /// The log stream ended after this many new lines.
     Ended(usize),
     /// The log stream failed mid-way.

@@ -19,6 +19,8 @@ pub(crate) struct Query {
     /// `since` of the request, or now minus `--kube-max-age` when neither since nor tail is set.
     pub(crate) since: Option<Timestamp>,
     pub(crate) args: Arc<Args>,
+    /// When the request began: a pod that joins a follow later contributes lines from here on.
+    pub(crate) started: Timestamp,
     /// Pods already warned about (shared by all requests).
     pub(crate) warned: Arc<WarnedPods>,
 }

@@ -85,6 +85,7 @@ impl KubeRequester {
 #[async_trait::async_trait]
 impl Requester for KubeRequester {
     async fn query(&self, request: Request) -> Result<LogStream> {
+        let started = Timestamp::now();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &request.namespace);
         let since = match (request.since, request.tail, self.args.max_age) {
             (Some(since), _, _) => Some(since),
@@ -101,6 +102,7 @@ impl Requester for KubeRequester {
             request,
             since,
             args: self.args.clone(),
+            started,
             warned: self.warned.clone(),
         });
         let list = query

@@ -142,6 +142,8 @@ struct World {
     /// Path and query of every request received, in order.
     requests: Vec<String>,
     uid_seq: u64,
+    /// Changes up to this resourceVersion are forgotten ([`Simulator::compact`]).
+    compacted: u64,
 }
 
 struct Shared {
@@ -426,6 +428,15 @@ impl Simulator {
         self.shared.notify();
     }
 
+    /// Forgets the watch history up to now, as etcd compaction does: a watch from an older
+    /// resourceVersion gets an ERROR event `410 Expired` and its client must list again.
+    pub fn compact(&self) {
+        let mut w = self.shared.world();
+        w.compacted = w.resource_version;
+        let kept = w.compacted;
+        w.changes.retain(|c| c.resource_version > kept);
+    }
+
     /// Ends every open follow log stream now, as an API server or kubelet restart does.
     pub fn cut_log_streams(&self) {
         self.shared.world().cut_epoch += 1;
@@ -644,6 +655,25 @@ fn watch_pods(
             .as_deref()
             .and_then(|rv| rv.parse::<u64>().ok())
         {
+            // Older than the history kept: the watch cache answers with a watch event of type
+            // ERROR (410 Expired), not an HTTP error ("once we have passed authn/authz/admission
+            // ... other errors must fail with a watch event of type ERROR", cacher.go); the
+            // client must list again.
+            Some(rv) if rv > 0 && rv < w.compacted => {
+                let line = json!({"type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("too old resource version: {rv} ({})", w.compacted),
+                    "reason": "Expired", "code": 410,
+                }});
+                let mut body = serde_json::to_vec(&line).unwrap_or_default();
+                body.push(b'\n');
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
+            }
             Some(rv) if rv > 0 => (Vec::new(), rv),
             _ => (
                 w.pods

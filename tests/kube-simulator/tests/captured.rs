@@ -587,3 +587,56 @@ async fn a_relabelled_pod_leaves_one_watch_and_joins_another() {
     assert_eq!(back["object"]["status"]["phase"], "Running");
     assert_eq!(other.next_message(wait).await["type"], "DELETED");
 }
+
+/// After a compaction, a watch from a forgotten resourceVersion gets the watch cache's ERROR
+/// event (410 Expired) and ends; a list and a watch from its resourceVersion work.
+#[tokio::test]
+async fn a_watch_from_a_compacted_version_expires() {
+    let sim = simulator().await;
+    let list = "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3Dfiglet";
+    let rv = |v: &Value| {
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no resourceVersion: {v}"))
+    };
+    let before = rv(&json(
+        &get(sim.addr(), list)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    ));
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
+    sim.compact();
+    let mut old = open(
+        sim.addr(),
+        &format!("{list}&watch=true&resourceVersion={before}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old.status, 200);
+    let event = old.next_message(Duration::from_secs(10)).await;
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+    let end = tokio::time::timeout(Duration::from_secs(10), old.next_line()).await;
+    assert!(matches!(end, Ok(Ok(None))), "the watch ends: {end:?}");
+    let now = rv(&json(
+        &get(sim.addr(), list)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    ));
+    assert!(now > before);
+    let mut fresh = open(
+        sim.addr(),
+        &format!("{list}&watch=true&resourceVersion={now}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    sim.delete_pod("openfaas-fn", "figlet-abc");
+    assert_eq!(
+        fresh.next_message(Duration::from_secs(10)).await["type"],
+        "DELETED"
+    );
+}
