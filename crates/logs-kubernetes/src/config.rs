@@ -13,8 +13,10 @@ pub struct Args {
     /// Kubeconfig context to use. Unset: the kubeconfig's current context.
     #[arg(long = "kube-context", env = "FAAS_LOGS_KUBE_CONTEXT")]
     pub context: Option<String>,
-    /// Container whose logs are read. Unset: the pod's only container (faas-netes function pods
-    /// have exactly one).
+    /// Container whose logs are read, in each pod that has a container by that name. Other pods,
+    /// or unset: the container named like the function, else the one named by the pod's
+    /// kubectl.kubernetes.io/default-container annotation, else the only one, else the first
+    /// (with a warning).
     #[arg(long = "kube-container", env = "FAAS_LOGS_KUBE_CONTAINER")]
     pub container: Option<String>,
     /// Most pods one request reads at once (one log stream each). A request for a function with

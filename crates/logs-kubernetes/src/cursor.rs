@@ -57,6 +57,14 @@ pub(crate) struct Resume {
 }
 
 impl Resume {
+    /// Nothing read yet, and nothing before `start` wanted: lines from `start` on (inclusive).
+    pub(crate) fn starting_at(start: Timestamp) -> Self {
+        Self {
+            last: Some(start),
+            at_last: 0,
+        }
+    }
+
     /// Where to (re)open the pod's log: `floor(last)`, or `floor(since)` when nothing was read.
     pub(crate) fn since_time(
         &self,
@@ -162,6 +170,33 @@ mod tests {
         assert!(!c.admit(ts(2_000_000_499)));
         assert!(c.admit(ts(2_000_000_500)));
         assert!(c.admit(ts(2_000_000_501)));
+    }
+
+    #[test]
+    fn starting_at_keeps_lines_from_that_instant_exactly() {
+        let start = ts(3_000_000_250);
+        let resume = Resume::starting_at(start);
+        assert_eq!(
+            resume.since_time(None),
+            k8s_openapi::jiff::Timestamp::from_second(3).ok()
+        );
+        // The whole second comes back; only what is at or after `start` is kept, ties included.
+        let mut c = resume.cursor(None);
+        let got: Vec<i64> = [
+            3_000_000_000,
+            3_000_000_249,
+            3_000_000_250,
+            3_000_000_250,
+            3_000_000_251,
+        ]
+        .into_iter()
+        .filter(|t| c.admit(ts(*t)))
+        .collect();
+        assert_eq!(got, [3_000_000_250, 3_000_000_250, 3_000_000_251]);
+        // A request `since` later than the start still applies.
+        let mut c = resume.cursor(Some(ts(3_000_000_300)));
+        assert!(!c.admit(ts(3_000_000_299)));
+        assert!(c.admit(ts(3_000_000_300)));
     }
 
     #[test]

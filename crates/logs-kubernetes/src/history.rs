@@ -4,10 +4,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{BoxStream, Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
 use logs_api::{Error, Message, Result, Timestamp};
 
 use crate::cursor::{Cursor, Resume, parse_line, raw_lines};
-use crate::requester::{Query, no_log_yet};
+use crate::pod::pod_state;
+use crate::query::{Query, Refusal, refusal};
 
 /// Where each pod's history ended, handed to the follow phase.
 pub(crate) type Resumes = Arc<Mutex<Option<Vec<(Arc<str>, Resume)>>>>;
@@ -53,20 +55,17 @@ pub(crate) struct History {
     readers: Vec<PodReader>,
 }
 
-/// Opens the history of every pod in `pods` (`tailLines=N` per pod when the request has a tail).
-pub(crate) async fn open(query: &Arc<Query>, pods: Vec<String>) -> Result<History> {
-    let tail = query.request.tail;
+/// Opens the history of every pod in `pods` (`tailLines=N` per pod when the request has a
+/// tail), each from the container [`Query::container_for`] chooses.
+pub(crate) async fn open(query: &Arc<Query>, pods: Vec<Pod>) -> Result<History> {
     let readers = futures::future::try_join_all(pods.into_iter().map(|pod| async move {
-        let mut params = query.log_params(&Resume::default(), false);
-        params.tail_lines = tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let lines = match query.api.log_stream(&pod, &params).await {
-            Ok(body) => Some(raw_lines(Box::pin(body))),
-            // Not started yet, or gone since the list: no history for it.
-            Err(e) if no_log_yet(&e) => None,
-            Err(e) => return Err(Error::backend(format!("opening the log of pod {pod}"), e)),
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let lines = match query.container_for(&pod) {
+            Some(container) => open_log(query, &pod, &name, &container).await?,
+            None => None,
         };
         Ok(PodReader {
-            pod: pod.into(),
+            pod: name.into(),
             lines,
             cursor: Resume::default().cursor(query.since),
             head: None,
@@ -75,6 +74,42 @@ pub(crate) async fn open(query: &Arc<Query>, pods: Vec<String>) -> Result<Histor
     }))
     .await?;
     Ok(History { readers })
+}
+
+/// The body of one pod's log; `None` when it has none to give. Only failures of the API server
+/// or kubelet are errors.
+async fn open_log(
+    query: &Query,
+    pod: &Pod,
+    name: &str,
+    container: &str,
+) -> Result<Option<BoxStream<'static, std::io::Result<Vec<u8>>>>> {
+    // Not on a node yet, or its container waits for its first start: nothing to ask for.
+    if pod_state(pod, container).not_started {
+        return Ok(None);
+    }
+    let mut params = query.log_params(container, &Resume::default(), false);
+    params.tail_lines = query
+        .request
+        .tail
+        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    match query.api.log_stream(name, &params).await {
+        Ok(body) => Ok(Some(raw_lines(Box::pin(body)))),
+        Err(e) => match refusal(&e) {
+            Some(Refusal::Gone) => {
+                tracing::debug!(
+                    pod = name,
+                    "Pod gone since it was listed; no history from it."
+                );
+                Ok(None)
+            }
+            Some(Refusal::Refused(message)) => {
+                tracing::warn!(pod = name, container, api_message = %message, "The API refused the pod's log; no history from it.");
+                Ok(None)
+            }
+            None => Err(Error::backend(format!("opening the log of pod {name}"), e)),
+        },
+    }
 }
 
 impl History {

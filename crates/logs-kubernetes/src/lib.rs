@@ -13,6 +13,8 @@ mod config;
 mod cursor;
 mod follow;
 mod history;
+mod pod;
+mod query;
 mod requester;
 
 pub use config::Args;

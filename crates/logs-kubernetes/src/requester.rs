@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams};
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
-use logs_api::{Error, LogStream, Message, Request, Requester, Result, Timestamp};
+use logs_api::{Error, LogStream, Request, Requester, Result, Timestamp};
 
 use crate::config::Args;
-use crate::cursor::Resume;
-use crate::{follow, history};
+use crate::follow;
+use crate::history::{self, Resumes};
+use crate::pod::WarnedPods;
+use crate::query::Query;
 
 /// Why a [`KubeRequester`] could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,7 @@ pub enum NewError {
 pub struct KubeRequester {
     client: Client,
     args: Arc<Args>,
+    warned: Arc<WarnedPods>,
 }
 
 impl std::fmt::Debug for KubeRequester {
@@ -74,67 +77,15 @@ impl KubeRequester {
         Ok(Self {
             client,
             args: Arc::new(args),
+            warned: Arc::default(),
         })
     }
-}
-
-/// What one query needs, shared by its history and follow phases.
-pub(crate) struct Query {
-    pub(crate) api: Api<Pod>,
-    pub(crate) request: Request,
-    /// `since` of the request, or now minus `--kube-max-age` when neither since nor tail is set.
-    pub(crate) since: Option<Timestamp>,
-    pub(crate) args: Arc<Args>,
-}
-
-impl Query {
-    pub(crate) fn message(&self, pod: &Arc<str>, timestamp: Timestamp, text: String) -> Message {
-        Message {
-            name: self.request.name.clone(),
-            namespace: self.request.namespace.clone(),
-            instance: pod.clone(),
-            timestamp,
-            text,
-            stream: None,
-            level: None,
-        }
-    }
-
-    pub(crate) fn log_params(&self, resume: &Resume, follow: bool) -> LogParams {
-        LogParams {
-            container: self.args.container.clone(),
-            follow,
-            timestamps: true,
-            since_time: resume.since_time(self.since),
-            tail_lines: None,
-            ..LogParams::default()
-        }
-    }
-
-    pub(crate) fn selector(&self) -> String {
-        // The core validated the name; an invalid one selects nothing rather than anything.
-        function_selector(&self.request.name).unwrap_or_else(|| NOTHING.to_owned())
-    }
-}
-
-/// A selector no pod matches: `faas_function` both present and absent.
-const NOTHING: &str = "faas_function,!faas_function";
-
-/// The label selector of a function's pods, `faas_function=<name>`; `None` unless `name` is a
-/// DNS-1123 label, so no value can add a requirement (`,`, `!=`, ` in (...)`) to the selector.
-pub(crate) fn function_selector(name: &str) -> Option<String> {
-    logs_api::is_dns1123_label(name).then(|| format!("faas_function={name}"))
-}
-
-/// Whether an API error only means "this pod has no log to read (yet)": gone (404), container
-/// not started or not valid (400). Anything else is a failure of the API server or kubelet.
-pub(crate) fn no_log_yet(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 400 || status.code == 404)
 }
 
 #[async_trait::async_trait]
 impl Requester for KubeRequester {
     async fn query(&self, request: Request) -> Result<LogStream> {
+        let started = Timestamp::now();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &request.namespace);
         let since = match (request.since, request.tail, self.args.max_age) {
             (Some(since), _, _) => Some(since),
@@ -151,19 +102,25 @@ impl Requester for KubeRequester {
             request,
             since,
             args: self.args.clone(),
+            started,
+            warned: self.warned.clone(),
         });
         let list = query
             .api
             .list(&ListParams::default().labels(&query.selector()))
             .await
             .map_err(|e| Error::backend("listing the function's pods", e))?;
-        let mut pods: Vec<String> = list
+        let mut pods: Vec<Pod> = list
             .items
             .into_iter()
-            .filter_map(|pod| pod.metadata.name)
-            .filter(|name| query.request.wants_instance(name))
+            .filter(|pod| {
+                pod.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| query.request.wants_instance(name))
+            })
             .collect();
-        pods.sort();
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         if pods.len() > self.args.max_pods {
             return Err(Error::backend_msg(format!(
                 "function {} has {} pods, more than --kube-max-pods={}",
@@ -176,7 +133,19 @@ impl Requester for KubeRequester {
         if !query.request.follow {
             return Ok(history.into_stream(query).boxed());
         }
-        Ok(follow::stream(query, history))
+        // History first; the live part starts where each pod's history ended.
+        let resumes = Resumes::default();
+        let past = history.into_stream_with(query.clone(), resumes.clone());
+        let live = futures::stream::once(async move {
+            let known = resumes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            follow::live(query, known.into_iter().collect())
+        })
+        .flatten();
+        Ok(past.chain(live).boxed())
     }
 
     async fn ready(&self) -> Result<()> {
@@ -185,65 +154,5 @@ impl Requester for KubeRequester {
             .await
             .map(|_| ())
             .map_err(|e| Error::backend("reaching the Kubernetes API server", e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// Splits a selector the way the API server does (`,` between requirements, then the
-    /// operator), enough to see how many requirements and which value it has.
-    fn requirements(selector: &str) -> Vec<(String, String, String)> {
-        selector
-            .split(',')
-            .map(|r| {
-                for op in ["!=", "==", "="] {
-                    if let Some((k, v)) = r.split_once(op) {
-                        return (k.to_owned(), op.to_owned(), v.to_owned());
-                    }
-                }
-                (r.to_owned(), String::new(), String::new())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn selector_for_a_valid_name() {
-        assert_eq!(
-            function_selector("figlet").as_deref(),
-            Some("faas_function=figlet")
-        );
-        for hostile in ["a,b", "a!=b", "x in (a,b)", "", "A", "a=b", "a\n"] {
-            assert_eq!(function_selector(hostile), None, "{hostile}");
-        }
-        assert_eq!(
-            requirements(NOTHING),
-            [
-                ("faas_function".to_owned(), String::new(), String::new()),
-                ("!faas_function".to_owned(), String::new(), String::new())
-            ]
-        );
-    }
-
-    proptest! {
-        /// Whatever the name, the selector is one equality requirement on `faas_function`
-        /// with exactly that name, or there is none.
-        #[test]
-        fn any_name_selects_only_itself(
-            name in prop_oneof![any::<String>(), "[a-z0-9,=!() -]{0,20}", "[a-z]([-a-z0-9]{0,10}[a-z0-9])?"],
-        ) {
-            match function_selector(&name) {
-                Some(selector) => {
-                    prop_assert_eq!(
-                        requirements(&selector),
-                        vec![("faas_function".to_owned(), "=".to_owned(), name.clone())]
-                    );
-                    prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
-                }
-                None => prop_assert!(!logs_api::is_dns1123_label(&name)),
-            }
-        }
     }
 }

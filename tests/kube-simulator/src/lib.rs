@@ -4,8 +4,14 @@
 //! (`labelSelector`, `resourceVersion`), pod get, `pods/{name}/log` (`follow`, `timestamps`,
 //! `sinceTime`, `sinceSeconds`, `tailLines`, `container`, `previous`) and `/version`, answering
 //! like the captured responses of a real kube-apiserver in `tests/fixtures/*.http` (status codes,
-//! `Status` bodies, content types). Tests drive it: add pods, append log lines, restart
-//! containers, cut open log streams, and inject 500/401 failures.
+//! `Status` bodies, content types). Tests drive it: add pods (with several containers, init
+//! containers and annotations), append log lines, restart containers, change labels, cut open
+//! log streams, and inject 500/401 failures.
+//!
+//! Pods with more than one container behave as in the apiserver's `LogLocation`
+//! (`pkg/registry/core/pod/strategy.go`): without `container=` their log is a `400` naming the
+//! containers, and the `kubectl.kubernetes.io/default-container` annotation is carried but not
+//! applied (kubectl applies it on the client side).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -23,7 +29,12 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod pod;
+mod status;
 pub mod time;
+
+use pod::{Container, Pod, Reported};
+use status::Ordered;
 
 /// A fault the simulator injects into the next requests (`/api` and `/version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,14 +45,22 @@ pub enum Fault {
     Unauthorized,
     /// Pod logs only: `500` "connection refused" from the kubelet.
     KubeletDown,
+    /// Pod logs only: the kubelet answers `400 container "c" in pod "p" is not available`, as
+    /// when its own view of the pod lags behind the pod object (e.g. right after it restarted).
+    ContainerUnavailable,
 }
 
-/// The state of a simulated pod's only container.
+/// The state of a simulated pod's app containers (all of them: they start together).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContainerState {
     /// Not scheduled to a node yet: log requests answer `204 No Content`.
     Unscheduled,
-    /// Scheduled but the container is not started (`ContainerCreating`): logs answer `400`.
+    /// On a node, but the kubelet has not reported the containers yet (no `containerStatuses`,
+    /// like the pods in the captured fixtures): logs answer the kubelet's `400 … is not
+    /// available`.
+    Scheduled,
+    /// Scheduled but the containers are not started (`ContainerCreating`, or `PodInitializing`
+    /// while the init containers run): logs answer `400`, unless the container ran before.
     Waiting,
     /// Running: logs are served; follow streams stay open.
     Running,
@@ -49,36 +68,82 @@ pub enum ContainerState {
     Terminated,
 }
 
-#[derive(Debug)]
-struct Pod {
-    namespace: String,
-    name: String,
-    uid: String,
+/// A pod to create: labels, annotations, containers and their state.
+#[derive(Clone, Debug)]
+pub struct NewPod {
     labels: BTreeMap<String, String>,
-    container: String,
-    created: String,
+    annotations: BTreeMap<String, String>,
+    containers: Vec<String>,
+    init_containers: Vec<String>,
     state: ContainerState,
-    restarts: u32,
+}
+
+impl NewPod {
+    /// A faas-netes function pod: label `faas_function=<function>`, one container named after
+    /// the function, `Running`.
+    pub fn function(function: &str) -> Self {
+        Self {
+            labels: BTreeMap::from([("faas_function".to_owned(), function.to_owned())]),
+            annotations: BTreeMap::new(),
+            containers: vec![function.to_owned()],
+            init_containers: Vec::new(),
+            state: ContainerState::Running,
+        }
+    }
+
+    /// Replaces the app containers (`spec.containers`, in this order).
+    pub fn containers(mut self, names: &[&str]) -> Self {
+        self.containers = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Sets the init containers (`spec.initContainers`, in this order).
+    pub fn init_containers(mut self, names: &[&str]) -> Self {
+        self.init_containers = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Adds an annotation (e.g. `kubectl.kubernetes.io/default-container`).
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets the state of the app containers.
+    pub fn state(mut self, state: ContainerState) -> Self {
+        self.state = state;
+        self
+    }
+}
+
+/// One entry of the watch history: what changed, the object after and before the change.
+#[derive(Debug)]
+struct Change {
     resource_version: u64,
-    /// Log lines of the current container: (unix nanos, text without newline).
-    lines: Vec<(i64, String)>,
-    /// Log lines of the previous container, after a restart.
-    previous: Option<Vec<(i64, String)>>,
+    kind: &'static str,
+    namespace: String,
+    object: Value,
+    /// The object before the change (`None` for a creation).
+    previous: Option<Value>,
 }
 
 #[derive(Debug, Default)]
 struct World {
     resource_version: u64,
     pods: BTreeMap<(String, String), Pod>,
-    /// Every watch event ever: (resourceVersion, type, namespace, pod object).
-    events: Vec<(u64, &'static str, String, Value)>,
+    /// Every change ever, in resourceVersion order (watches replay them).
+    changes: Vec<Change>,
     faults: Vec<Fault>,
     log_faults: Vec<Fault>,
+    /// Faults for the log requests of one pod: (namespace, pod) → the next ones.
+    pod_log_faults: BTreeMap<(String, String), Vec<Fault>>,
     /// Bumped by [`Simulator::cut_log_streams`]: open follow streams end when it changes.
     cut_epoch: u64,
     /// Path and query of every request received, in order.
     requests: Vec<String>,
     uid_seq: u64,
+    /// Changes up to this resourceVersion are forgotten ([`Simulator::compact`]).
+    compacted: u64,
 }
 
 struct Shared {
@@ -86,17 +151,23 @@ struct Shared {
     changed: watch::Sender<u64>,
     /// Open streaming responses (watches and follow logs).
     open_streams: std::sync::atomic::AtomicUsize,
+    /// Open follow log streams per (namespace, pod).
+    open_logs: Mutex<BTreeMap<(String, String), usize>>,
 }
 
-/// Counts one open streaming response until dropped (when the client goes away).
-struct StreamGuard(Arc<Shared>);
+/// Counts one open streaming response until dropped (when the client goes away); for a follow
+/// log stream, also per pod.
+struct StreamGuard(Arc<Shared>, Option<(String, String)>);
 
 impl StreamGuard {
-    fn new(shared: &Arc<Shared>) -> Self {
+    fn new(shared: &Arc<Shared>, log_of: Option<(String, String)>) -> Self {
         shared
             .open_streams
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Self(shared.clone())
+        if let Some(key) = &log_of {
+            *shared.open_logs().entry(key.clone()).or_default() += 1;
+        }
+        Self(shared.clone(), log_of)
     }
 }
 
@@ -105,6 +176,11 @@ impl Drop for StreamGuard {
         self.0
             .open_streams
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(key) = &self.1
+            && let Some(n) = self.0.open_logs().get_mut(key)
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 
@@ -112,6 +188,10 @@ impl Shared {
     fn world(&self) -> MutexGuard<'_, World> {
         // A panic in a test thread must not hide the state from the other tests.
         self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open_logs(&self) -> MutexGuard<'_, BTreeMap<(String, String), usize>> {
+        self.open_logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn notify(&self) {
@@ -154,6 +234,7 @@ impl Simulator {
             }),
             changed: watch::channel(0).0,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
+            open_logs: Mutex::new(BTreeMap::new()),
         });
         let app = Router::new()
             .route("/version", get(version))
@@ -235,26 +316,33 @@ impl Simulator {
     /// Adds (or replaces) pod `pod` in `namespace` with label `faas_function=function` and one
     /// container named after the function, in `state`.
     pub fn add_pod(&self, namespace: &str, pod: &str, function: &str, state: ContainerState) {
+        self.create_pod(namespace, pod, NewPod::function(function).state(state));
+    }
+
+    /// Creates (or replaces) pod `pod` in `namespace` as `new` describes (an ADDED watch event).
+    pub fn create_pod(&self, namespace: &str, pod: &str, new: NewPod) {
         let mut w = self.shared.world();
         w.uid_seq += 1;
         let uid = format!("00000000-0000-4000-8000-{:012}", w.uid_seq);
-        let mut labels = BTreeMap::new();
-        labels.insert("faas_function".to_owned(), function.to_owned());
+        let now = time::now_nanos();
         let p = Pod {
             namespace: namespace.to_owned(),
             name: pod.to_owned(),
             uid,
-            labels,
-            container: function.to_owned(),
-            created: time::rfc3339(time::now_nanos() - time::now_nanos().rem_euclid(1_000_000_000)),
-            state,
-            restarts: 0,
+            labels: new.labels,
+            annotations: new.annotations,
+            containers: new.containers.iter().map(|c| Container::new(c)).collect(),
+            init_containers: new
+                .init_containers
+                .iter()
+                .map(|c| Container::new(c))
+                .collect(),
+            created: time::rfc3339(now - now.rem_euclid(1_000_000_000)),
+            state: new.state,
             resource_version: 0,
-            lines: Vec::new(),
-            previous: None,
         };
         w.pods.insert((namespace.to_owned(), pod.to_owned()), p);
-        bump(&mut w, namespace, pod, "ADDED");
+        change(&mut w, namespace, pod, "ADDED", |_| {});
         drop(w);
         self.shared.notify();
     }
@@ -267,27 +355,37 @@ impl Simulator {
             .contains_key(&(namespace.to_owned(), pod.to_owned()))
     }
 
-    /// Changes the container state of a pod (a MODIFIED watch event).
+    /// Changes the state of a pod's app containers (a MODIFIED watch event).
     pub fn set_state(&self, namespace: &str, pod: &str, state: ContainerState) {
         let mut w = self.shared.world();
-        if let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) {
-            p.state = state;
-            bump(&mut w, namespace, pod, "MODIFIED");
-        }
+        change(&mut w, namespace, pod, "MODIFIED", |p| p.state = state);
         drop(w);
         self.shared.notify();
     }
 
-    /// Restarts the pod's container: the current log becomes the previous one, the new
-    /// container starts `Running` with an empty log, `restartCount` goes up by one.
+    /// Sets label `key` of a pod to `value` (`kubectl label --overwrite`). Watches see it as the
+    /// apiserver shows it to a label-selector watch: MODIFIED while the pod still matches,
+    /// DELETED when it stops matching, ADDED when it starts to.
+    pub fn set_label(&self, namespace: &str, pod: &str, key: &str, value: &str) {
+        let mut w = self.shared.world();
+        change(&mut w, namespace, pod, "MODIFIED", |p| {
+            p.labels.insert(key.to_owned(), value.to_owned());
+        });
+        drop(w);
+        self.shared.notify();
+    }
+
+    /// Restarts the pod's app containers: each current log becomes the previous one, the new
+    /// containers start `Running` with empty logs, each `restartCount` goes up by one.
     pub fn restart(&self, namespace: &str, pod: &str) {
         let mut w = self.shared.world();
-        if let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) {
-            p.previous = Some(std::mem::take(&mut p.lines));
-            p.restarts += 1;
+        change(&mut w, namespace, pod, "MODIFIED", |p| {
+            for c in &mut p.containers {
+                c.previous = Some(std::mem::take(&mut c.lines));
+                c.restarts += 1;
+            }
             p.state = ContainerState::Running;
-            bump(&mut w, namespace, pod, "MODIFIED");
-        }
+        });
         drop(w);
         self.shared.notify();
     }
@@ -295,23 +393,48 @@ impl Simulator {
     /// Deletes a pod (a DELETED watch event); its open log streams end.
     pub fn delete_pod(&self, namespace: &str, pod: &str) {
         let mut w = self.shared.world();
-        if w.pods.contains_key(&(namespace.to_owned(), pod.to_owned())) {
-            bump(&mut w, namespace, pod, "DELETED");
-            w.pods.remove(&(namespace.to_owned(), pod.to_owned()));
+        change(&mut w, namespace, pod, "DELETED", |_| {});
+        w.pods.remove(&(namespace.to_owned(), pod.to_owned()));
+        drop(w);
+        self.shared.notify();
+    }
+
+    /// Appends lines to the log of the pod's first app container (the only one of a pod made by
+    /// [`Simulator::add_pod`]).
+    pub fn append(&self, namespace: &str, pod: &str, lines: &[(i64, &str)]) {
+        let first = self
+            .shared
+            .world()
+            .pods
+            .get(&(namespace.to_owned(), pod.to_owned()))
+            .and_then(|p| p.containers.first().map(|c| c.name.clone()));
+        if let Some(container) = first {
+            self.append_to(namespace, pod, &container, lines);
+        }
+    }
+
+    /// Appends lines to the current log of container `container` (app or init) of a pod.
+    pub fn append_to(&self, namespace: &str, pod: &str, container: &str, lines: &[(i64, &str)]) {
+        let mut w = self.shared.world();
+        if let Some(c) = w
+            .pods
+            .get_mut(&(namespace.to_owned(), pod.to_owned()))
+            .and_then(|p| p.container_mut(container))
+        {
+            c.lines
+                .extend(lines.iter().map(|(ts, text)| (*ts, (*text).to_owned())));
         }
         drop(w);
         self.shared.notify();
     }
 
-    /// Appends lines to the current container log of a pod (which must exist).
-    pub fn append(&self, namespace: &str, pod: &str, lines: &[(i64, &str)]) {
+    /// Forgets the watch history up to now, as etcd compaction does: a watch from an older
+    /// resourceVersion gets an ERROR event `410 Expired` and its client must list again.
+    pub fn compact(&self) {
         let mut w = self.shared.world();
-        if let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) {
-            p.lines
-                .extend(lines.iter().map(|(ts, text)| (*ts, (*text).to_owned())));
-        }
-        drop(w);
-        self.shared.notify();
+        w.compacted = w.resource_version;
+        let kept = w.compacted;
+        w.changes.retain(|c| c.resource_version > kept);
     }
 
     /// Ends every open follow log stream now, as an API server or kubelet restart does.
@@ -332,11 +455,29 @@ impl Simulator {
         w.log_faults.extend(std::iter::repeat_n(fault, count));
     }
 
+    /// Makes the next `count` log requests for pod `pod` (only those) fail with `fault`.
+    pub fn fail_logs_of(&self, namespace: &str, pod: &str, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.pod_log_faults
+            .entry((namespace.to_owned(), pod.to_owned()))
+            .or_default()
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
     /// Watch and follow-log responses currently open (a client that goes away closes them).
     pub fn open_streams(&self) -> usize {
         self.shared
             .open_streams
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Follow log streams of one pod currently open.
+    pub fn open_log_streams(&self, namespace: &str, pod: &str) -> usize {
+        self.shared
+            .open_logs()
+            .get(&(namespace.to_owned(), pod.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Path and query of every request received so far.
@@ -345,78 +486,45 @@ impl Simulator {
     }
 }
 
-fn bump(w: &mut World, namespace: &str, pod: &str, kind: &'static str) {
+/// Applies `edit` to a pod and records the change for watches, with the object before it.
+fn change(
+    w: &mut World,
+    namespace: &str,
+    pod: &str,
+    kind: &'static str,
+    edit: impl FnOnce(&mut Pod),
+) {
     w.resource_version += 1;
     let rv = w.resource_version;
-    if let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) {
-        p.resource_version = rv;
-        let object = pod_json(p);
-        w.events.push((rv, kind, namespace.to_owned(), object));
-    }
-}
-
-fn pod_json(p: &Pod) -> Value {
-    let state = match p.state {
-        ContainerState::Unscheduled => Value::Null,
-        ContainerState::Waiting => json!({"waiting": {"reason": "ContainerCreating"}}),
-        ContainerState::Running => json!({"running": {"startedAt": p.created}}),
-        ContainerState::Terminated => {
-            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": p.created, "finishedAt": p.created}})
-        }
+    let Some(p) = w.pods.get_mut(&(namespace.to_owned(), pod.to_owned())) else {
+        return;
     };
-    let phase = match p.state {
-        ContainerState::Unscheduled | ContainerState::Waiting => "Pending",
-        ContainerState::Running => "Running",
-        ContainerState::Terminated => "Succeeded",
-    };
-    let mut spec = json!({
-        "containers": [{"name": p.container, "image": format!("ghcr.io/openfaas/{}:latest", p.container),
-            "resources": {}, "terminationMessagePath": "/dev/termination-log",
-            "terminationMessagePolicy": "File", "imagePullPolicy": "Always"}],
-        "restartPolicy": "Always",
-        "dnsPolicy": "ClusterFirst",
-        "schedulerName": "default-scheduler",
+    let previous = (kind != "ADDED").then(|| p.to_json());
+    edit(p);
+    p.resource_version = rv;
+    let object = p.to_json();
+    w.changes.push(Change {
+        resource_version: rv,
+        kind,
+        namespace: namespace.to_owned(),
+        object,
+        previous,
     });
-    let mut status = json!({"phase": phase, "qosClass": "BestEffort"});
-    if p.state != ContainerState::Unscheduled {
-        spec["nodeName"] = json!("n1");
-        status["containerStatuses"] = json!([{
-            "name": p.container, "state": state, "ready": p.state == ContainerState::Running,
-            "restartCount": p.restarts, "image": format!("ghcr.io/openfaas/{}:latest", p.container),
-            "imageID": "", "started": p.state == ContainerState::Running,
-        }]);
-    }
-    json!({
-        "kind": "Pod",
-        "apiVersion": "v1",
-        "metadata": {
-            "name": p.name, "namespace": p.namespace, "uid": p.uid,
-            "resourceVersion": p.resource_version.to_string(),
-            "creationTimestamp": p.created, "labels": p.labels,
-        },
-        "spec": spec,
-        "status": status,
-    })
 }
 
-/// A `Status` error response, shaped like the apiserver's.
+/// A `Status` error response, byte for byte as the apiserver writes it.
 fn status(
     code: StatusCode,
     message: &str,
     reason: Option<&str>,
-    details: Option<Value>,
+    details: Option<Ordered>,
 ) -> Response {
-    let mut body = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-    });
-    if let Some(reason) = reason {
-        body["reason"] = json!(reason);
-    }
-    if let Some(details) = details {
-        body["details"] = details;
-    }
-    body["code"] = json!(code.as_u16());
-    json_response(code, &body)
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        status::failure(code.as_u16(), message, reason, details),
+    )
+        .into_response()
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response {
@@ -430,8 +538,18 @@ fn invalid_log_options(pod: &str, field: &str, value: &str, why: &str) -> Respon
         StatusCode::UNPROCESSABLE_ENTITY,
         &format!("PodLogOptions \"{pod}\" is invalid: {field}: {cause}"),
         Some("Invalid"),
-        Some(json!({"name": pod, "kind": "PodLogOptions",
-            "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": field}]})),
+        Some(Ordered::Object(vec![
+            ("name", Ordered::text(pod)),
+            ("kind", Ordered::text("PodLogOptions")),
+            (
+                "causes",
+                Ordered::Array(vec![Ordered::Object(vec![
+                    ("reason", Ordered::text("FieldValueInvalid")),
+                    ("message", Ordered::text(&cause)),
+                    ("field", Ordered::text(field)),
+                ])]),
+            ),
+        ])),
     )
 }
 
@@ -455,7 +573,7 @@ fn fault_response(fault: Fault) -> Response {
             Some("Unauthorized"),
             None,
         ),
-        Fault::Internal | Fault::KubeletDown => status(
+        Fault::Internal | Fault::KubeletDown | Fault::ContainerUnavailable => status(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal error occurred: simulated failure",
             Some("InternalError"),
@@ -506,7 +624,7 @@ async fn pods(
         .values()
         .filter(|p| p.namespace == ns && selector_matches(selector.as_ref(), &p.labels))
         .map(|p| {
-            let mut v = pod_json(p);
+            let mut v = p.to_json();
             if let Some(o) = v.as_object_mut() {
                 o.remove("kind");
                 o.remove("apiVersion");
@@ -537,12 +655,31 @@ fn watch_pods(
             .as_deref()
             .and_then(|rv| rv.parse::<u64>().ok())
         {
+            // Older than the history kept: the watch cache answers with a watch event of type
+            // ERROR (410 Expired), not an HTTP error ("once we have passed authn/authz/admission
+            // ... other errors must fail with a watch event of type ERROR", cacher.go); the
+            // client must list again.
+            Some(rv) if rv > 0 && rv < w.compacted => {
+                let line = json!({"type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("too old resource version: {rv} ({})", w.compacted),
+                    "reason": "Expired", "code": 410,
+                }});
+                let mut body = serde_json::to_vec(&line).unwrap_or_default();
+                body.push(b'\n');
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
+            }
             Some(rv) if rv > 0 => (Vec::new(), rv),
             _ => (
                 w.pods
                     .values()
                     .filter(|p| p.namespace == ns && selector_matches(selector.as_ref(), &p.labels))
-                    .map(|p| event_line("ADDED", &pod_json(p)))
+                    .map(|p| event_line("ADDED", &p.to_json()))
                     .collect(),
                 w.resource_version,
             ),
@@ -550,7 +687,7 @@ fn watch_pods(
     };
     let first = futures::stream::iter(initial.into_iter().map(Ok::<Bytes, Infallible>));
     changed.borrow_and_update();
-    let guard = StreamGuard::new(&shared);
+    let guard = StreamGuard::new(&shared, None);
     let live = futures::stream::unfold(
         (changed, after, guard),
         move |(mut changed, mut after, guard)| {
@@ -563,13 +700,11 @@ fn watch_pods(
                     let batch: Vec<Bytes> = {
                         let w = shared.world();
                         let out = w
-                            .events
+                            .changes
                             .iter()
-                            .filter(|(rv, ..)| *rv > after)
-                            .filter(|(_, _, ens, obj)| {
-                                *ens == ns && selector_matches(selector.as_ref(), &labels_of(obj))
-                            })
-                            .map(|(_, kind, _, obj)| event_line(kind, obj))
+                            .filter(|c| c.resource_version > after && c.namespace == ns)
+                            .filter_map(|c| as_seen_by(c, selector.as_ref()))
+                            .map(|(kind, obj)| event_line(kind, &obj))
                             .collect();
                         after = w.resource_version;
                         out
@@ -592,6 +727,31 @@ fn watch_pods(
         Body::from_stream(first.chain(live)),
     )
         .into_response()
+}
+
+/// A change as a watch with `selector` sees it, as the apiserver's watch cache converts it
+/// (`cacheWatcher.convertToWatchEvent` in `staging/src/k8s.io/apiserver/pkg/storage/cacher/`,
+/// and the same rule in `storage/etcd3/watcher.go` `transform`): the object before and after the
+/// change are both tested against the selector; matching after only is `ADDED`, before only is
+/// `DELETED` carrying the object as it was before (with the change's resourceVersion), both is
+/// `MODIFIED`, neither is not sent. So a pod relabelled out of a function reaches that
+/// function's watchers as `DELETED`, and the function it joins as `ADDED`.
+fn as_seen_by(change: &Change, selector: Option<&String>) -> Option<(&'static str, Value)> {
+    let now = change.kind != "DELETED" && selector_matches(selector, &labels_of(&change.object));
+    let before = change
+        .previous
+        .as_ref()
+        .is_some_and(|prev| selector_matches(selector, &labels_of(prev)));
+    match (before, now) {
+        (false, true) => Some(("ADDED", change.object.clone())),
+        (true, true) => Some(("MODIFIED", change.object.clone())),
+        (true, false) => {
+            let mut old = change.previous.clone()?;
+            old["metadata"]["resourceVersion"] = json!(change.resource_version.to_string());
+            Some(("DELETED", old))
+        }
+        (false, false) => None,
+    }
 }
 
 fn labels_of(obj: &Value) -> BTreeMap<String, String> {
@@ -625,7 +785,7 @@ async fn pod_get(
     }
     let w = shared.world();
     match w.pods.get(&(ns, pod.clone())) {
-        Some(p) => json_response(StatusCode::OK, &pod_json(p)),
+        Some(p) => json_response(StatusCode::OK, &p.to_json()),
         None => not_found(&pod),
     }
 }
@@ -635,7 +795,10 @@ fn not_found(pod: &str) -> Response {
         StatusCode::NOT_FOUND,
         &format!("pods \"{pod}\" not found"),
         Some("NotFound"),
-        Some(json!({"name": pod, "kind": "pods"})),
+        Some(Ordered::Object(vec![
+            ("name", Ordered::text(pod)),
+            ("kind", Ordered::text("pods")),
+        ])),
     )
 }
 
@@ -683,9 +846,18 @@ async fn pod_log(
         &shared,
         &format!("/api/v1/namespaces/{ns}/pods/{pod}/log"),
         &query,
-    )
-    .or_else(|| {
+    );
+    // Authentication and the apiserver itself fail before anything is looked at; the kubelet
+    // only once the container is resolved.
+    if let Some(fault @ (Fault::Internal | Fault::Unauthorized)) = fault {
+        return fault_response(fault);
+    }
+    let fault = fault.or_else(|| {
         let mut w = shared.world();
+        let key = (ns.clone(), pod.clone());
+        if let Some(next) = w.pod_log_faults.get_mut(&key).filter(|f| !f.is_empty()) {
+            return Some(next.remove(0));
+        }
         (!w.log_faults.is_empty()).then(|| w.log_faults.remove(0))
     });
     // The apiserver validates the options before looking the pod up.
@@ -751,84 +923,109 @@ async fn pod_log(
     };
     let follow = is_true(&query, "follow");
     let previous = is_true(&query, "previous");
-    let (first, restarts, epoch, next, terminated) = {
+    let (first, source, epoch) = {
         let w = shared.world();
         let Some(p) = w.pods.get(&(ns.clone(), pod.clone())) else {
             return not_found(&pod);
         };
-        if let Some(c) = query.get("container")
-            && *c != p.container
-        {
-            return status(
-                StatusCode::BAD_REQUEST,
-                &format!("container {c} is not valid for pod {pod}"),
-                Some("BadRequest"),
-                None,
-            );
+        // The apiserver's LogLocation: resolve the container, then the node.
+        let container = match query.get("container").filter(|c| !c.is_empty()) {
+            Some(c) if p.container(c).is_some() => c.clone(),
+            Some(c) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    &format!("container {c} is not valid for pod {pod}"),
+                    Some("BadRequest"),
+                    None,
+                );
+            }
+            None => match p.containers.as_slice() {
+                [only] => only.name.clone(),
+                all => return container_required(&pod, all, &p.init_containers),
+            },
+        };
+        if p.state == ContainerState::Unscheduled {
+            // No node yet: LogLocation has no location, the apiserver answers 204.
+            return StatusCode::NO_CONTENT.into_response();
         }
         match fault {
             Some(Fault::KubeletDown) => {
                 return status(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &format!(
-                        "Get \"https://127.0.0.1:10250/containerLogs/{ns}/{pod}/{}\": dial tcp 127.0.0.1:10250: connect: connection refused",
-                        p.container
+                        "Get \"https://127.0.0.1:10250/containerLogs/{ns}/{pod}/{container}\": dial tcp 127.0.0.1:10250: connect: connection refused"
                     ),
                     None,
                     None,
                 );
             }
+            Some(Fault::ContainerUnavailable) => return container_unavailable(&container, &pod),
             Some(other) => return fault_response(other),
             None => {}
         }
-        match p.state {
-            ContainerState::Unscheduled => return StatusCode::NO_CONTENT.into_response(),
-            ContainerState::Waiting if !previous => {
+        let Some((c, _)) = p.container(&container) else {
+            return not_found(&pod);
+        };
+        // The kubelet's validateContainerLogStatus: which container's log, if any.
+        let reported = p.reported(&container);
+        let source = match (&reported, &c.previous) {
+            (_, None) if previous => {
                 return status(
                     StatusCode::BAD_REQUEST,
                     &format!(
-                        "container \"{}\" in pod \"{pod}\" is waiting to start: ContainerCreating",
-                        p.container
+                        "previous terminated container \"{container}\" in pod \"{pod}\" not found"
                     ),
                     Some("BadRequest"),
                     None,
                 );
             }
-            _ => {}
-        }
-        if previous {
-            let Some(prev) = &p.previous else {
+            (_, Some(_)) if previous => Source::Previous,
+            (Reported::Running, _) => Source::Current { ended: false },
+            (Reported::Terminated, _) => Source::Current { ended: true },
+            // A container waiting to restart: its last run's log.
+            (Reported::Waiting(_) | Reported::None, Some(_)) => Source::Previous,
+            (Reported::Waiting(reason), None) => {
                 return status(
                     StatusCode::BAD_REQUEST,
                     &format!(
-                        "previous terminated container \"{}\" in pod \"{pod}\" not found",
-                        p.container
+                        "container \"{container}\" in pod \"{pod}\" is waiting to start: {reason}"
                     ),
                     Some("BadRequest"),
                     None,
                 );
-            };
-            let body: Vec<Bytes> = select_lines(prev, &opts);
-            return log_response(Body::from_stream(futures::stream::iter(
-                body.into_iter().map(Ok::<_, Infallible>),
-            )));
-        }
-        let first = select_lines(&p.lines, &opts);
-        let terminated = p.state == ContainerState::Terminated;
-        (first, p.restarts, w.cut_epoch, p.lines.len(), terminated)
+            }
+            // No status for the container on the kubelet yet.
+            (Reported::None, None) => return container_unavailable(&container, &pod),
+        };
+        let lines = match source {
+            Source::Previous => c.previous.as_deref().unwrap_or_default(),
+            Source::Current { .. } => &c.lines[..],
+        };
+        let first = select_lines(lines, &opts);
+        let source = match source {
+            Source::Current { ended: false } if follow => Some(Followed {
+                container,
+                restarts: c.restarts,
+                next: c.lines.len(),
+            }),
+            _ => None,
+        };
+        (first, source, w.cut_epoch)
     };
     let head = futures::stream::iter(first.into_iter().map(Ok::<_, Infallible>));
-    if !follow || terminated {
+    let Some(followed) = source else {
         return log_response(Body::from_stream(head));
-    }
+    };
     let changed = shared.changed.subscribe();
     let timestamps = opts.timestamps;
-    let guard = StreamGuard::new(&shared);
+    let guard = StreamGuard::new(&shared, Some((ns.clone(), pod.clone())));
     let tail_stream = futures::stream::unfold(
-        (changed, next, guard),
+        (changed, followed.next, guard),
         move |(mut changed, mut next, guard)| {
             let shared = shared.clone();
             let key = (ns.clone(), pod.clone());
+            let container = followed.container.clone();
+            let restarts = followed.restarts;
             async move {
                 loop {
                     changed.borrow_and_update();
@@ -838,11 +1035,12 @@ async fn pod_log(
                             return None;
                         }
                         let p = w.pods.get(&key)?;
+                        let (c, _) = p.container(&container)?;
                         // After a restart, this stream's container is the previous one.
-                        let (lines, ended) = if p.restarts != restarts {
-                            (p.previous.as_deref().unwrap_or_default(), true)
+                        let (lines, ended) = if c.restarts != restarts {
+                            (c.previous.as_deref().unwrap_or_default(), true)
                         } else {
-                            (&p.lines[..], p.state == ContainerState::Terminated)
+                            (&c.lines[..], p.reported(&container) != Reported::Running)
                         };
                         if next < lines.len() {
                             let end = lines.len().min(next + 1024);
@@ -868,6 +1066,58 @@ async fn pod_log(
         },
     );
     log_response(Body::from_stream(head.chain(tail_stream)))
+}
+
+/// The kubelet's `400` for a container it has no status for (`validateContainerLogStatus`).
+fn container_unavailable(container: &str, pod: &str) -> Response {
+    status(
+        StatusCode::BAD_REQUEST,
+        &format!("container \"{container}\" in pod \"{pod}\" is not available"),
+        Some("BadRequest"),
+        None,
+    )
+}
+
+/// Which log of a container a request reads.
+enum Source {
+    /// The previous container's (after a restart).
+    Previous,
+    /// The current container's; `ended` when it has exited.
+    Current { ended: bool },
+}
+
+/// A follow stream on a running container.
+struct Followed {
+    container: String,
+    /// The container's restart count when the stream opened.
+    restarts: u32,
+    /// Index of the first line not sent yet.
+    next: usize,
+}
+
+/// The apiserver's `400` for a pod with several containers and no `container=`.
+fn container_required(pod: &str, containers: &[Container], init: &[Container]) -> Response {
+    let names = |cs: &[Container]| {
+        cs.iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut message = if containers.is_empty() {
+        format!("a container name must be specified for pod {pod}")
+    } else {
+        format!(
+            "a container name must be specified for pod {pod}, choose one of: [{}]",
+            names(containers)
+        )
+    };
+    if !containers.is_empty() && !init.is_empty() {
+        message.push_str(&format!(
+            " or one of the init containers: [{}]",
+            names(init)
+        ));
+    }
+    status(StatusCode::BAD_REQUEST, &message, Some("BadRequest"), None)
 }
 
 fn log_response(body: Body) -> Response {

@@ -1,11 +1,11 @@
 //! The simulator answers like the captured kube-apiserver responses in `tests/fixtures/k8s/`:
-//! same status codes, content types and bodies (exact for `Status` errors and log text; same
-//! shape and key fields for pod objects, whose uids and timestamps differ).
+//! same status codes, content types and bodies (byte for byte for `Status` errors and log text;
+//! same shape and key fields for pod objects, whose uids and timestamps differ).
 
 use std::path::Path;
 use std::time::Duration;
 
-use kube_simulator::{ContainerState, Fault, Simulator, time};
+use kube_simulator::{ContainerState, Fault, NewPod, Simulator, time};
 use logs_api::testing::{get, open};
 use serde_json::Value;
 
@@ -52,11 +52,12 @@ async fn simulator() -> Simulator {
     let sim = Simulator::start()
         .await
         .unwrap_or_else(|e| panic!("simulator: {e}"));
+    // As captured: on a node, no container status reported yet.
     sim.add_pod(
         "openfaas-fn",
         "figlet-abc",
         "figlet",
-        ContainerState::Waiting,
+        ContainerState::Scheduled,
     );
     let ts = |s: &str| time::parse_rfc3339(s).unwrap_or_else(|| panic!("{s}"));
     sim.append(
@@ -98,6 +99,10 @@ async fn exact(sim: &Simulator, target: &str, name: &str) {
     );
     if want.content_type.as_deref() == Some("application/json") {
         assert_eq!(json(&got.text()), json(&want.body), "{name}: body");
+        if json(&want.body)["kind"] == "Status" {
+            // Field order and indentation too: a Status is compared byte for byte.
+            assert_eq!(got.text(), want.body, "{name}: Status bytes");
+        }
     } else {
         assert_eq!(got.text().trim_end(), want.body.trim_end(), "{name}: body");
     }
@@ -110,9 +115,15 @@ fn pod_shape(pod: &Value) -> Value {
         "namespace": pod["metadata"]["namespace"],
         "labels": pod["metadata"]["labels"],
         "rv_is_string": pod["metadata"]["resourceVersion"].is_string(),
+        "annotations": pod["metadata"]["annotations"],
         "containers": pod["spec"]["containers"].as_array().map(|c| c.iter().map(|c| c["name"].clone()).collect::<Vec<_>>()),
+        "container_fields": pod["spec"]["containers"].as_array().map(|c| c.iter().map(|c| {
+            c.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>())
+        }).collect::<Vec<_>>()),
+        "initContainers": pod["spec"]["initContainers"].as_array().map(|c| c.iter().map(|c| c["name"].clone()).collect::<Vec<_>>()),
         "nodeName": pod["spec"]["nodeName"],
         "phase": pod["status"]["phase"],
+        "containerStatuses": pod["status"]["containerStatuses"].is_array(),
     })
 }
 
@@ -292,11 +303,28 @@ async fn log_options_are_honoured() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.text(), "openfaas-fn/figlet-abc/figlet line 4\n");
-    // A waiting container: 400, as the kubelet answers.
+    // A waiting container: 400, as the kubelet answers (`validateContainerLogStatus`).
     sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Waiting);
     let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status, 400);
     assert_eq!(json(&r.text())["reason"], "BadRequest");
+    assert_eq!(
+        json(&r.text())["message"],
+        "container \"figlet\" in pod \"figlet-abc\" is waiting to start: ContainerCreating"
+    );
+    // No status on the kubelet yet: 400 "not available"; the same as an injected fault.
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Scheduled);
+    let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 400);
+    let unavailable = "container \"figlet\" in pod \"figlet-abc\" is not available";
+    assert_eq!(json(&r.text())["message"], unavailable);
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
+    sim.fail_logs(1, Fault::ContainerUnavailable);
+    let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (r.status, json(&r.text())["message"].clone()),
+        (400, unavailable.into())
+    );
     // follow: live lines arrive on the open stream; a cut ends it.
     sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
     let mut s = open(sim.addr(), &format!("{log}?follow=true&tailLines=0"))
@@ -322,4 +350,293 @@ async fn log_options_are_honoured() {
     assert_eq!(r.text(), "live\n");
     let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((r.status, r.text()), (200, String::new()));
+}
+
+const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
+
+/// The captured pods with a sidecar: `meshfn-1` (function container first, Linkerd's proxy
+/// second) and `annfn-1` (Istio's proxy first, the default-container annotation naming the
+/// function's container).
+async fn sidecar_pods() -> Simulator {
+    let sim = Simulator::start()
+        .await
+        .unwrap_or_else(|e| panic!("simulator: {e}"));
+    sim.create_pod(
+        "openfaas-fn",
+        "meshfn-1",
+        NewPod::function("meshfn")
+            .containers(&["meshfn", "linkerd-proxy"])
+            .annotation("linkerd.io/inject", "enabled")
+            .state(ContainerState::Scheduled),
+    );
+    sim.create_pod(
+        "openfaas-fn",
+        "annfn-1",
+        NewPod::function("annfn")
+            .containers(&["istio-proxy", "annfn"])
+            .annotation(DEFAULT_CONTAINER, "annfn")
+            .state(ContainerState::Scheduled),
+    );
+    sim
+}
+
+#[tokio::test]
+async fn a_pod_with_a_sidecar_needs_a_container_name() {
+    let sim = sidecar_pods().await;
+    // Whatever the containers' state: the apiserver resolves the container before the kubelet.
+    exact(
+        &sim,
+        "/api/v1/namespaces/openfaas-fn/pods/meshfn-1/log",
+        "pod_log_multi_container_unnamed.http",
+    )
+    .await;
+    sim.set_state("openfaas-fn", "annfn-1", ContainerState::Running);
+    // The annotation is carried, not applied: still the 400.
+    exact(
+        &sim,
+        "/api/v1/namespaces/openfaas-fn/pods/annfn-1/log?timestamps=true",
+        "pod_log_default_container_annotation.http",
+    )
+    .await;
+    let pod = get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods/annfn-1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        json(&pod.text())["metadata"]["annotations"][DEFAULT_CONTAINER],
+        "annfn"
+    );
+    // A name that is none of its containers: the same 400 as for a single-container pod.
+    let want = fixture("pod_log_bad_container.http");
+    let got = get(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods/annfn-1/log?container=nope",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.status, want.status);
+    assert_eq!(
+        got.text(),
+        want.body.replace("figlet-abc", "annfn-1"),
+        "bad container bytes"
+    );
+}
+
+#[tokio::test]
+async fn each_container_of_a_pod_has_its_own_log() {
+    let sim = sidecar_pods().await;
+    sim.set_state("openfaas-fn", "annfn-1", ContainerState::Running);
+    let ts = time::parse_rfc3339("2026-01-01T00:00:00Z").unwrap_or_else(|| panic!("time"));
+    sim.append_to("openfaas-fn", "annfn-1", "annfn", &[(ts, "function line")]);
+    sim.append_to(
+        "openfaas-fn",
+        "annfn-1",
+        "istio-proxy",
+        &[(ts + 1, "proxy line")],
+    );
+    let log = "/api/v1/namespaces/openfaas-fn/pods/annfn-1/log";
+    for (container, want) in [
+        ("annfn", "function line\n"),
+        ("istio-proxy", "proxy line\n"),
+    ] {
+        let r = get(sim.addr(), &format!("{log}?container={container}"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.status, r.text()), (200, want.to_owned()), "{container}");
+    }
+    // A restart keeps each container's previous log apart too, and the pod object reports it.
+    sim.restart("openfaas-fn", "annfn-1");
+    let r = get(sim.addr(), &format!("{log}?container=annfn&previous=true"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.text(), "function line\n");
+    let pod = json(
+        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods/annfn-1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    let statuses = pod["status"]["containerStatuses"].clone();
+    assert_eq!(statuses[1]["name"], "annfn");
+    assert_eq!(statuses[1]["restartCount"], 1);
+    assert!(
+        statuses[1]["lastState"]["terminated"].is_object(),
+        "{statuses}"
+    );
+}
+
+/// With init containers, the apiserver's message names them too (`LogLocation` in
+/// `pkg/registry/core/pod/strategy.go`), `container=` accepts them, and until they are done the
+/// app containers wait with reason `PodInitializing`.
+#[tokio::test]
+async fn init_containers_are_named_and_readable() {
+    let sim = Simulator::start()
+        .await
+        .unwrap_or_else(|e| panic!("simulator: {e}"));
+    sim.create_pod(
+        "openfaas-fn",
+        "initfn-1",
+        NewPod::function("initfn")
+            .containers(&["initfn", "linkerd-proxy"])
+            .init_containers(&["linkerd-init"])
+            .state(ContainerState::Waiting),
+    );
+    let log = "/api/v1/namespaces/openfaas-fn/pods/initfn-1/log";
+    let r = get(sim.addr(), log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        json(&r.text())["message"],
+        "a container name must be specified for pod initfn-1, choose one of: [initfn linkerd-proxy] \
+         or one of the init containers: [linkerd-init]"
+    );
+    let r = get(sim.addr(), &format!("{log}?container=initfn"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        json(&r.text())["message"],
+        "container \"initfn\" in pod \"initfn-1\" is waiting to start: PodInitializing"
+    );
+    sim.append_to(
+        "openfaas-fn",
+        "initfn-1",
+        "linkerd-init",
+        &[(1, "init line")],
+    );
+    let r = get(sim.addr(), &format!("{log}?container=linkerd-init"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((r.status, r.text()), (200, "init line\n".to_owned()));
+    let pod = json(
+        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods/initfn-1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    assert!(pod["status"]["initContainerStatuses"][0]["state"]["running"].is_object());
+}
+
+#[tokio::test]
+async fn pod_lists_show_every_container() {
+    let sim = sidecar_pods().await;
+    let want = fixture("pods_list_multi_container.http");
+    let got = get(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3Dmeshfn",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (got.status, got.header("content-type").map(str::to_owned)),
+        (want.status, want.content_type)
+    );
+    let (got, want) = (json(&got.text()), json(&want.body));
+    let shapes = |v: &Value| {
+        v["items"]
+            .as_array()
+            .map(|i| i.iter().map(pod_shape).collect::<Vec<_>>())
+    };
+    assert_eq!(shapes(&got), shapes(&want));
+    assert_eq!(got["items"].as_array().map(Vec::len), Some(1));
+}
+
+/// A label-selector watch sees a relabelled pod as the apiserver's watch cache shows it: the
+/// function it leaves gets `DELETED` (the object as it was, at the new resourceVersion), the
+/// function it joins gets `ADDED`.
+#[tokio::test]
+async fn a_relabelled_pod_leaves_one_watch_and_joins_another() {
+    let sim = simulator().await;
+    let watch = |f: &str| {
+        format!("/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3D{f}&watch=true")
+    };
+    let wait = Duration::from_secs(10);
+    let mut figlet = open(sim.addr(), &watch("figlet"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut other = open(sim.addr(), &watch("other"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(figlet.next_message(wait).await["type"], "ADDED");
+    sim.set_label("openfaas-fn", "figlet-abc", "faas_function", "other");
+    let left = figlet.next_message(wait).await;
+    assert_eq!(left["type"], "DELETED");
+    assert_eq!(
+        left["object"]["metadata"]["labels"]["faas_function"],
+        "figlet"
+    );
+    let joined = other.next_message(wait).await;
+    assert_eq!(joined["type"], "ADDED");
+    assert_eq!(
+        joined["object"]["metadata"]["labels"]["faas_function"],
+        "other"
+    );
+    assert_eq!(
+        left["object"]["metadata"]["resourceVersion"],
+        joined["object"]["metadata"]["resourceVersion"]
+    );
+    // A change while it still matches is MODIFIED, for its new function only.
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
+    assert_eq!(other.next_message(wait).await["type"], "MODIFIED");
+    // Back: ADDED for figlet, DELETED for other; figlet's watch saw nothing in between.
+    sim.set_label("openfaas-fn", "figlet-abc", "faas_function", "figlet");
+    let back = figlet.next_message(wait).await;
+    assert_eq!(back["type"], "ADDED");
+    assert_eq!(back["object"]["status"]["phase"], "Running");
+    assert_eq!(other.next_message(wait).await["type"], "DELETED");
+}
+
+/// After a compaction, a watch from a forgotten resourceVersion gets the watch cache's ERROR
+/// event (410 Expired) and ends; a list and a watch from its resourceVersion work.
+#[tokio::test]
+async fn a_watch_from_a_compacted_version_expires() {
+    let sim = simulator().await;
+    let list = "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3Dfiglet";
+    let rv = |v: &Value| {
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no resourceVersion: {v}"))
+    };
+    let before = rv(&json(
+        &get(sim.addr(), list)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    ));
+    sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
+    sim.compact();
+    let mut old = open(
+        sim.addr(),
+        &format!("{list}&watch=true&resourceVersion={before}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old.status, 200);
+    let event = old.next_message(Duration::from_secs(10)).await;
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+    let end = tokio::time::timeout(Duration::from_secs(10), old.next_line()).await;
+    assert!(matches!(end, Ok(Ok(None))), "the watch ends: {end:?}");
+    let now = rv(&json(
+        &get(sim.addr(), list)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    ));
+    assert!(now > before);
+    let mut fresh = open(
+        sim.addr(),
+        &format!("{list}&watch=true&resourceVersion={now}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    sim.delete_pod("openfaas-fn", "figlet-abc");
+    assert_eq!(
+        fresh.next_message(Duration::from_secs(10)).await["type"],
+        "DELETED"
+    );
 }

@@ -82,3 +82,63 @@ impl Backend for SimBackend {
         self.sim.append(namespace, &pod, &stamped);
     }
 }
+
+/// Warnings (and errors) logged on this thread while it lives. With tokio's current-thread
+/// runtime (the default of `#[tokio::test]`) the provider's tasks run on the test's thread, so
+/// they are all seen.
+pub struct Logs {
+    lines: Arc<Mutex<Vec<String>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+/// Starts capturing warnings on this thread.
+pub fn capture_warnings() -> Logs {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Warnings(lines.clone()));
+    Logs {
+        lines,
+        _guard: tracing::subscriber::set_default(subscriber),
+    }
+}
+
+impl Logs {
+    /// Every warning so far: its message, then `field=value` for each field.
+    pub fn warnings(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The warnings that mention `text`.
+    pub fn mentioning(&self, text: &str) -> Vec<String> {
+        self.warnings()
+            .into_iter()
+            .filter(|w| w.contains(text))
+            .collect()
+    }
+}
+
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() > tracing::Level::WARN {
+            return;
+        }
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0.insert_str(0, &format!("{value:?}"));
+                } else {
+                    self.0.push_str(&format!(" {}={value:?}", field.name()));
+                }
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fields.0);
+    }
+}
