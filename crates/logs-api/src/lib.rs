@@ -24,6 +24,7 @@ mod requester;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod text;
 mod time;
 
 pub use auth::{AuthError, BasicAuth};
@@ -41,4 +42,5 @@ pub use server::{
     Config, RunningServer, ServeError, Server, ServerArgs, init_tracing, parse_duration, serve,
     shutdown_signal,
 };
+pub use text::text_from_bytes;
 pub use time::{Timestamp, TimestampError};
