@@ -122,7 +122,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     res
 }

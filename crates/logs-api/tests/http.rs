@@ -264,12 +264,9 @@ async fn failure_mid_stream_aborts_without_the_terminating_chunk() {
     let texts: Vec<_> = res.messages().iter().map(|m| m["text"].clone()).collect();
     assert_eq!(texts, ["one", "two"]);
     assert_eq!(server.metrics.stream_aborts(), 1);
-    assert!(
-        server
-            .metrics
-            .render()
-            .contains("faas_logs_stream_aborts_total 1\n")
-    );
+    let scrape = scrape(server.addr).await;
+    assert_eq!(metric(&scrape, "faas_logs_stream_aborts", &[]), 1.0);
+    assert_eq!(metric(&scrape, "faas_logs_backend_errors", &[]), 1.0);
     // curl, a real client, reports the transfer as failed.
     let out = tokio::process::Command::new("curl")
         .args([
@@ -440,29 +437,80 @@ async fn basic_auth_guards_everything_but_healthz() {
     }
 }
 
-#[tokio::test]
-async fn metrics_count_requests_streams_and_messages() {
-    let server = serve(memory(), Duration::from_secs(5)).await;
-    let _ = get(server.addr, "/system/logs?name=figlet").await;
-    let _ = get(server.addr, "/system/logs?name=").await;
-    let res = get(server.addr, "/metrics")
+/// `/metrics` over HTTP, parsed by an OpenMetrics parser (which rejects malformed text).
+async fn scrape(addr: std::net::SocketAddr) -> Scrape {
+    let res = get(addr, "/metrics")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.status, 200);
-    assert!(
-        res.header("content-type")
-            .is_some_and(|c| c.starts_with("text/plain; version=0.0.4"))
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
-    let text = res.text();
-    for want in [
-        "faas_logs_requests_total{code=\"200\"} 1\n",
-        "faas_logs_requests_total{code=\"422\"} 1\n",
-        "faas_logs_messages_sent_total 1\n",
-        "faas_logs_active_streams 0\n",
-        "faas_logs_stream_duration_seconds_count 1\n",
-    ] {
-        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    openmetrics_parser::openmetrics::parse_openmetrics(&res.text())
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{}", res.text()))
+}
+
+type Scrape = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::OpenMetricsType,
+    openmetrics_parser::OpenMetricsValue,
+>;
+
+/// The value of one sample of `family` (a histogram gives its count).
+fn metric(scrape: &Scrape, family: &str, labels: &[&str]) -> f64 {
+    use openmetrics_parser::OpenMetricsValue as V;
+    let family = scrape
+        .families
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family}"));
+    let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+    let sample = family
+        .get_sample_by_label_values(&labels)
+        .unwrap_or_else(|| panic!("no sample {labels:?} in {}", family.family_name));
+    match &sample.value {
+        V::Counter(c) => c.value.as_f64(),
+        V::Gauge(n) => n.as_f64(),
+        V::Histogram(h) => h.count.unwrap_or_default() as f64,
+        other => panic!("unexpected value {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_streams_and_messages() {
+    let server = serve(memory(), Duration::from_secs(5)).await;
+    let before = scrape(server.addr).await;
+    assert_eq!(metric(&before, "faas_logs_requests", &["200"]), 0.0);
+    let _ = get(server.addr, "/system/logs?name=figlet").await;
+    let _ = get(server.addr, "/system/logs?name=figlet").await;
+    let _ = get(server.addr, "/system/logs?name=").await;
+    let _ = get(server.addr, "/system/logs?name=figlet&tail=1").await;
+    let res = tokio::process::Command::new("curl")
+        .args(["-s", "-X", "DELETE"])
+        .arg(format!("http://{}/system/logs?name=figlet", server.addr))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    assert!(res.status.success());
+    let after = scrape(server.addr).await;
+    assert_eq!(metric(&after, "faas_logs_requests", &["200"]), 3.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["422"]), 1.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["405"]), 1.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["500"]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["other"]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_messages_sent", &[]), 3.0);
+    assert_eq!(metric(&after, "faas_logs_active_streams", &[]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_backend_errors", &[]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_stream_aborts", &[]), 0.0);
+    assert_eq!(
+        metric(&after, "faas_logs_stream_duration_seconds", &[]),
+        3.0
+    );
+    let following = open(server.addr, "/system/logs?name=figlet&follow=true")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(following.status, 200);
+    let during = scrape(server.addr).await;
+    assert_eq!(metric(&during, "faas_logs_active_streams", &[]), 1.0);
 }
 
 #[tokio::test]
