@@ -17,6 +17,7 @@ mod http;
 mod memory;
 mod message;
 mod metrics;
+mod readiness;
 #[cfg(feature = "test-util")]
 pub mod reliability;
 mod request;
@@ -39,8 +40,8 @@ pub use request::{
 };
 pub use requester::{LogStream, Requester};
 pub use server::{
-    Config, RunningServer, ServeError, Server, ServerArgs, init_tracing, parse_duration, serve,
-    shutdown_signal,
+    Config, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_READY_TIMEOUT, RunningServer, ServeError, Server,
+    ServerArgs, init_tracing, parse_duration, serve, shutdown_signal,
 };
 pub use text::text_from_bytes;
 pub use time::{Timestamp, TimestampError};

@@ -77,7 +77,8 @@ impl Default for Metrics {
         let stream_aborts = Counter::default();
         registry.register(
             "faas_logs_stream_aborts",
-            "Streams aborted by a backend failure mid-stream",
+            "Streams aborted without the terminating chunk: a backend failure mid-stream, or a \
+             history cut by the deadline",
             stream_aborts.clone(),
         );
         let stream_duration = Histogram::new(BUCKETS);

@@ -81,7 +81,35 @@ pub async fn open_with(
     target: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<Streaming> {
-    let mut tcp = TcpStream::connect(addr).await?;
+    send(TcpStream::connect(addr).await?, addr, target, headers).await
+}
+
+/// Sends `GET target` from a socket whose receive buffer is `receive_buffer` bytes (the kernel
+/// doubles it and turns off its auto-tuning), so that a client that stops reading holds the
+/// server back after little data: for tests of slow clients and deadlines.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn open_with_receive_buffer(
+    addr: SocketAddr,
+    target: &str,
+    receive_buffer: u32,
+) -> io::Result<Streaming> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_recv_buffer_size(receive_buffer)?;
+    send(socket.connect(addr).await?, addr, target, &[]).await
+}
+
+async fn send(
+    mut tcp: TcpStream,
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Streaming> {
     let mut head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
