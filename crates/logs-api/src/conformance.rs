@@ -59,7 +59,7 @@ use serde_json::Value;
 
 use crate::request::NamespacePolicy;
 use crate::server::{Config, RunningServer, Server};
-use crate::testing::{Response, get, open};
+use crate::testing::{Response, get, open, open_with_receive_buffer};
 use crate::time::Timestamp;
 
 /// How long a scenario waits for a line it expects (generous: CI machines are slow).
@@ -391,7 +391,14 @@ pub async fn follow_new_instance(backend: &dyn Backend) {
     assert_eq!(stream.next_message(WAIT).await["text"], "first again");
 }
 
-/// The stream deadline ends a follow stream cleanly (terminating chunk), not before.
+/// The stream deadline ends a follow stream cleanly (terminating chunk), not before; a history
+/// (`follow=false`) that is not complete when it passes is aborted without the terminating
+/// chunk and counted as an abort.
+///
+/// The history is made to outlast the deadline the way it happens in production: the client
+/// reads slowly. It stops reading after the first line, its socket's receive buffer is small,
+/// and the history is larger than what the server's kernel send buffer can take (sized from
+/// `net.ipv4.tcp_wmem`), so the server cannot have sent it all when the deadline passes.
 pub async fn deadline(backend: &dyn Backend) {
     let timeout = Duration::from_secs(2);
     let server = start(backend, timeout).await;
@@ -418,6 +425,63 @@ pub async fn deadline(backend: &dyn Backend) {
         started.elapsed() >= timeout - Duration::from_millis(100),
         "ended before the deadline"
     );
+    assert_eq!(server.metrics.stream_aborts(), 0);
+
+    // A history that cannot be complete when the deadline passes.
+    let name = unique_name("deadline-history");
+    let line_bytes = 4000;
+    let lines_needed = history_bytes_beyond_kernel_buffers() / line_bytes + 1;
+    let filler = "x".repeat(line_bytes - 16);
+    let all: Vec<String> = (0..lines_needed)
+        .map(|i| format!("{i:>8} {filler}"))
+        .collect();
+    for batch in all.chunks(200) {
+        write(backend, NAMESPACE, &name, 0, batch).await;
+    }
+    let started = Instant::now();
+    let mut stream =
+        open_with_receive_buffer(server.addr, &format!("/system/logs?name={name}"), 4096)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.next_message(WAIT).await["text"], all[0].as_str());
+    // Stop reading until the deadline has passed, then read what is left.
+    tokio::time::sleep((timeout + Duration::from_millis(500)).saturating_sub(started.elapsed()))
+        .await;
+    let mut received = 1;
+    let drained = tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.next_line().await {
+                Ok(Some(_)) => received += 1,
+                Ok(None) => return Ok(()),
+                // The server may reset the connection it aborted: as much an abort as a close.
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the history did not end after the deadline"));
+    assert!(
+        !stream.is_complete(),
+        "a history cut by the deadline must end without the terminating chunk ({drained:?})"
+    );
+    assert!(
+        received < lines_needed,
+        "all {lines_needed} lines arrived although the client stalled past the deadline"
+    );
+    assert_eq!(server.metrics.stream_aborts(), 1, "counted as an abort");
+}
+
+/// More bytes than the kernel can hold between a server that writes and a client that has
+/// stopped reading: the server socket's largest auto-tuned send buffer (`tcp_wmem` max, 4 MiB
+/// by default) plus 2 MiB for the client's small receive buffer, the handler's chunk and
+/// hyper's buffers.
+fn history_bytes_beyond_kernel_buffers() -> usize {
+    let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        .unwrap_or(4 * 1024 * 1024);
+    wmem_max + 2 * 1024 * 1024
 }
 
 /// A client that leaves ends its stream within a second.

@@ -23,14 +23,21 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use crate::auth::BasicAuth;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::readiness::{Outcome, Readiness};
 use crate::request::{NamespacePolicy, parse_supported};
 use crate::requester::{LogStream, Requester};
 
 /// What the handler needs besides the requester.
 #[derive(Clone, Debug)]
 pub struct HandlerConfig {
-    /// The longest a response may stream; it then ends cleanly.
+    /// The longest a response may stream. A follow stream then ends cleanly; a history
+    /// (`follow=false`) that is not complete by then is aborted without the terminating chunk.
     pub timeout: Duration,
+    /// The longest the backend may take to start answering (`Requester::query`, before the
+    /// first byte); past it the answer is `500`. The shorter of this and `timeout` applies.
+    pub first_byte_timeout: Duration,
+    /// The longest `/healthz/ready` waits for the backend's readiness check; past it, `503`.
+    pub ready_timeout: Duration,
     /// Which namespaces requests may read.
     pub namespaces: NamespacePolicy,
     /// Basic auth for every route but `/healthz`, when set.
@@ -43,14 +50,16 @@ struct AppState {
     requester: Arc<dyn Requester>,
     config: Arc<HandlerConfig>,
     metrics: Arc<Metrics>,
-    /// Cancelled when the server shuts down: every open stream ends cleanly.
+    readiness: Arc<Readiness>,
+    /// Cancelled when the server shuts down: every open follow stream ends cleanly.
     shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The whole HTTP surface over `requester`.
 ///
-/// `shutdown`, once cancelled, ends every open log stream cleanly (the server's graceful
-/// shutdown cancels it before it waits for connections to close).
+/// `shutdown`, once cancelled, ends every open follow stream cleanly (the server's graceful
+/// shutdown cancels it before it waits for connections to close); a history (`follow=false`)
+/// goes on until it is complete, so that it never looks complete when it is not.
 pub fn router(
     requester: Arc<dyn Requester>,
     config: HandlerConfig,
@@ -59,6 +68,7 @@ pub fn router(
 ) -> Router {
     let auth = config.auth.clone();
     let state = AppState {
+        readiness: Readiness::new(requester.clone(), config.ready_timeout),
         requester,
         config: Arc::new(config),
         metrics,
@@ -114,10 +124,10 @@ async fn require_auth(
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.requester.ready().await {
-        Ok(()) => plain(StatusCode::OK, "OK"),
-        Err(e) => {
-            tracing::warn!(error = %e.chain(), "Backend not ready.");
+    // The check logs why the backend is not ready, once per check rather than per probe.
+    match state.readiness.check().await {
+        Outcome::Ready => plain(StatusCode::OK, "OK"),
+        Outcome::NotReady | Outcome::TimedOut => {
             plain(StatusCode::SERVICE_UNAVAILABLE, "backend not ready")
         }
     }
@@ -127,7 +137,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     res
 }
@@ -160,11 +170,11 @@ async fn answer(state: &AppState, method: &Method, query: &str) -> Response {
         }
     };
     tracing::debug!(name = %request.name, namespace = %request.namespace, follow = request.follow, "Log request.");
+    let follow = request.follow;
     // The deadline counts from here, so a slow backend start-up eats into it too.
     let deadline = tokio::time::sleep(state.config.timeout);
-    let stream = match tokio::time::timeout(state.config.timeout, state.requester.query(request))
-        .await
-    {
+    let first_byte = state.config.first_byte_timeout.min(state.config.timeout);
+    let stream = match tokio::time::timeout(first_byte, state.requester.query(request)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(Error::InvalidRequest(msg))) => {
             return plain(
@@ -182,7 +192,10 @@ async fn answer(state: &AppState, method: &Method, query: &str) -> Response {
         }
         Err(_) => {
             state.metrics.backend_error();
-            tracing::error!("Log request failed: the backend did not answer before the deadline.");
+            tracing::error!(
+                timeout = ?first_byte,
+                "Log request failed: the backend did not start answering in time."
+            );
             return plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "function log request failed",
@@ -191,6 +204,7 @@ async fn answer(state: &AppState, method: &Method, query: &str) -> Response {
     };
     let body = LogBody::new(
         stream,
+        follow,
         deadline,
         state.shutdown.clone().cancelled_owned(),
         state.metrics.clone(),
@@ -207,10 +221,15 @@ async fn answer(state: &AppState, method: &Method, query: &str) -> Response {
 const MAX_CHUNK: usize = 64 * 1024;
 
 /// The response body of one log stream: NDJSON frames pulled from the requester's stream only
-/// when hyper asks for more (so a slow client slows the backend instead of filling a buffer),
-/// ended cleanly by the deadline or by shutdown, aborted by a backend error.
+/// when hyper asks for more (so a slow client slows the backend instead of filling a buffer).
+///
+/// A follow stream is ended cleanly by the deadline or by shutdown. A history (`follow=false`)
+/// ends cleanly only when the backend's stream does; the deadline aborts an incomplete one, and
+/// shutdown lets it finish (within the server's grace period). A backend error aborts either.
+/// Aborting means no terminating chunk, so no client takes a cut answer for a whole one.
 struct LogBody {
     stream: Option<LogStream>,
+    follow: bool,
     deadline: Pin<Box<Sleep>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     metrics: Arc<Metrics>,
@@ -220,6 +239,7 @@ struct LogBody {
 impl LogBody {
     fn new(
         stream: LogStream,
+        follow: bool,
         deadline: Sleep,
         shutdown: WaitForCancellationFutureOwned,
         metrics: Arc<Metrics>,
@@ -227,6 +247,7 @@ impl LogBody {
         metrics.stream_started();
         LogBody {
             stream: Some(stream),
+            follow,
             deadline: Box::pin(deadline),
             shutdown: Box::pin(shutdown),
             metrics,
@@ -237,6 +258,32 @@ impl LogBody {
     /// Ends the stream: drops the requester's stream at once, which cancels the backend query.
     fn finish(&mut self) {
         self.stream = None;
+    }
+
+    /// Ends the body without the terminating chunk, counted as an abort.
+    fn abort(&mut self, error: Error) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        self.metrics.stream_aborted();
+        tracing::error!(error = %error.chain(), "Log stream aborted.");
+        self.finish();
+        // What is already encoded is lost with the abort: the client sees a truncated transfer
+        // either way, and must not take it for a clean end.
+        Poll::Ready(Some(Err(error)))
+    }
+
+    /// The deadline has passed: a follow stream ends cleanly; a history only if the backend has
+    /// nothing more to send at this very moment (it may have ended just as the deadline came),
+    /// else it is incomplete and aborted.
+    fn at_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if !self.follow
+            && let Some(stream) = self.stream.as_mut()
+            && !matches!(Pin::new(stream).poll_next(cx), Poll::Ready(None))
+        {
+            return self.abort(Error::backend_msg(
+                "the history was not complete when the stream deadline passed",
+            ));
+        }
+        self.finish();
+        Poll::Ready(None)
     }
 }
 
@@ -258,8 +305,10 @@ impl http_body::Body for LogBody {
         if this.stream.is_none() {
             return Poll::Ready(None);
         }
-        if this.deadline.as_mut().poll(cx).is_ready() || this.shutdown.as_mut().poll(cx).is_ready()
-        {
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return this.at_deadline(cx);
+        }
+        if this.follow && this.shutdown.as_mut().poll(cx).is_ready() {
             this.finish();
             return Poll::Ready(None);
         }
@@ -279,12 +328,7 @@ impl http_body::Body for LogBody {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.metrics.backend_error();
-                    this.metrics.stream_aborted();
-                    tracing::error!(error = %e.chain(), "Log stream aborted by a backend failure.");
-                    this.finish();
-                    // What is already encoded is lost with the abort: the client sees a
-                    // truncated transfer either way, and must not take it for a clean end.
-                    return Poll::Ready(Some(Err(e)));
+                    return this.abort(e);
                 }
                 Poll::Ready(None) => {
                     this.finish();
@@ -320,6 +364,8 @@ mod tests {
     fn app(requester: MemoryRequester) -> Router {
         let config = HandlerConfig {
             timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(5),
+            ready_timeout: Duration::from_secs(2),
             namespaces: NamespacePolicy::default(),
             auth: None,
         };
@@ -380,6 +426,55 @@ mod tests {
             "{\"name\":\"figlet\",\"namespace\":\"openfaas-fn\",\"instance\":\"p1\",\"timestamp\":\"1970-01-01T00:00:00.000000001Z\",\"text\":\"one\"}\n\
              {\"name\":\"figlet\",\"namespace\":\"openfaas-fn\",\"instance\":\"p1\",\"timestamp\":\"1970-01-01T00:00:00.000000002Z\",\"text\":\"two\"}\n"
         );
+    }
+
+    /// Polls `body` once the deadline (zero) has passed; returns the frame.
+    async fn frame_after_deadline(
+        stream: LogStream,
+        follow: bool,
+        metrics: &Arc<Metrics>,
+    ) -> Option<Result<Frame<Bytes>, Error>> {
+        let mut body = LogBody::new(
+            stream,
+            follow,
+            tokio::time::sleep(Duration::ZERO),
+            tokio_util::sync::CancellationToken::new().cancelled_owned(),
+            metrics.clone(),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut body), cx)).await
+    }
+
+    fn one_message() -> LogStream {
+        let message = crate::Message {
+            name: "f".into(),
+            namespace: "openfaas-fn".into(),
+            instance: "p".into(),
+            timestamp: Timestamp::from_unix_nanos(1),
+            text: "pending".to_owned(),
+            stream: None,
+            level: None,
+        };
+        futures::StreamExt::boxed(futures::stream::iter([Ok::<_, Error>(message)]))
+    }
+
+    #[tokio::test]
+    async fn at_the_deadline_only_a_history_with_nothing_left_ends_cleanly() {
+        use futures::StreamExt;
+        let metrics = Arc::new(Metrics::default());
+        // The history ended just as the deadline passed: complete, not an abort.
+        let frame = frame_after_deadline(futures::stream::empty().boxed(), false, &metrics).await;
+        assert!(frame.is_none(), "clean end expected");
+        assert_eq!(metrics.stream_aborts(), 0);
+        // A message still to send: incomplete, aborted.
+        let frame = frame_after_deadline(one_message(), false, &metrics).await;
+        assert!(matches!(frame, Some(Err(_))), "abort expected");
+        assert_eq!(metrics.stream_aborts(), 1);
+        // Following: the deadline always ends it cleanly.
+        let frame = frame_after_deadline(one_message(), true, &metrics).await;
+        assert!(frame.is_none(), "clean end expected");
+        assert_eq!(metrics.stream_aborts(), 1);
+        assert_eq!(metrics.active_streams(), 0);
     }
 
     #[tokio::test]

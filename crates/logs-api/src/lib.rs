@@ -23,6 +23,7 @@ pub mod level;
 mod memory;
 mod message;
 mod metrics;
+mod readiness;
 #[cfg(feature = "test-util")]
 pub mod reliability;
 mod request;
@@ -30,6 +31,7 @@ mod requester;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod text;
 mod time;
 
 pub use auth::{AuthError, BasicAuth};
@@ -50,7 +52,8 @@ pub use request::{
 };
 pub use requester::{Capabilities, LogStream, Requester};
 pub use server::{
-    Config, RunningServer, ServeError, Server, ServerArgs, init_tracing, parse_duration, serve,
-    shutdown_signal,
+    Config, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_READY_TIMEOUT, RunningServer, ServeError, Server,
+    ServerArgs, init_tracing, parse_duration, serve, shutdown_signal,
 };
+pub use text::text_from_bytes;
 pub use time::{Timestamp, TimestampError};

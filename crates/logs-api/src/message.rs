@@ -53,7 +53,9 @@ impl Message {
     ///
     /// Field order and string escaping follow Go's `encoding/json` with its default HTML
     /// escaping (`<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes), so the bytes equal what the
-    /// Go providers send.
+    /// Go providers send. U+FFFD is written as `\ufffd`: that is what Go writes for each invalid
+    /// byte of a line, which [`crate::text_from_bytes`] turned into U+FFFD (a U+FFFD that was
+    /// already in the line, which Go would write raw, decodes to the same string).
     pub fn write_ndjson(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"name\":");
         write_json_string(&self.name, out);
@@ -99,8 +101,10 @@ const fn needs_escape_table() -> [bool; 256] {
     t[b'<' as usize] = true;
     t[b'>' as usize] = true;
     t[b'&' as usize] = true;
-    // First byte of U+2028/U+2029 (E2 80 A8/A9); checked precisely below.
+    // First byte of U+2028/U+2029 (E2 80 A8/A9) and of U+FFFD (EF BF BD); checked precisely
+    // below.
     t[0xE2] = true;
+    t[0xEF] = true;
     t
 }
 static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
@@ -116,19 +120,20 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
             i += 1;
             continue;
         }
-        if c == 0xE2 {
-            if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) {
-                out.extend_from_slice(&b[start..i]);
-                out.extend_from_slice(if b[i + 2] == 0xA8 {
-                    b"\\u2028"
-                } else {
-                    b"\\u2029"
-                });
-                i += 3;
-                start = i;
-            } else {
-                i += 1;
-            }
+        if c >= 0x80 {
+            let escape: &[u8] = match (c, b.get(i + 1), b.get(i + 2)) {
+                (0xE2, Some(0x80), Some(0xA8)) => b"\\u2028",
+                (0xE2, Some(0x80), Some(0xA9)) => b"\\u2029",
+                (0xEF, Some(0xBF), Some(0xBD)) => b"\\ufffd",
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.extend_from_slice(&b[start..i]);
+            out.extend_from_slice(escape);
+            i += 3;
+            start = i;
             continue;
         }
         out.extend_from_slice(&b[start..i]);
@@ -196,6 +201,7 @@ mod tests {
             ("line\u{2028}sep\u{2029}", r#""line\u2028sep\u2029""#),
             ("ünïcødé €", "\"ünïcødé €\""),
             ("\u{7f}", "\"\u{7f}\""),
+            ("bad \u{FFFD} byte", r#""bad \ufffd byte""#),
         ];
         for (input, want) in cases {
             let mut out = Vec::new();
@@ -218,6 +224,88 @@ mod tests {
         assert_eq!(trim_line_end("a\r\n"), "a");
         assert_eq!(trim_line_end("a\n\n"), "a\n");
         assert_eq!(trim_line_end("a"), "a");
+    }
+
+    /// Go's `json.Encoder` string encoding over raw bytes (golang/go
+    /// `src/encoding/json/encode.go`, `appendString` with `escapeHTML`), written independently of
+    /// ours: ASCII escapes, then `utf8.DecodeRune` for the rest, `\ufffd` for each byte it
+    /// rejects, `\u2028`/`\u2029` escaped, anything else copied.
+    fn go_append_string(s: &[u8]) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        let mut i = 0;
+        while i < s.len() {
+            let b = s[i];
+            if b < 0x80 {
+                match b {
+                    b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+                    0x08 => out.extend_from_slice(b"\\b"),
+                    0x0C => out.extend_from_slice(b"\\f"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0x00..=0x1F | b'<' | b'>' | b'&' => {
+                        out.extend_from_slice(format!("\\u{b:04x}").as_bytes())
+                    }
+                    _ => out.push(b),
+                }
+                i += 1;
+                continue;
+            }
+            let (rune, size) = crate::text::tests::go_decode_rune(&s[i..]);
+            if rune == '\u{FFFD}' && size == 1 {
+                out.extend_from_slice(b"\\ufffd");
+            } else if rune == '\u{2028}' || rune == '\u{2029}' {
+                out.extend_from_slice(format!("\\u{:04x}", u32::from(rune)).as_bytes());
+            } else {
+                out.extend_from_slice(&s[i..i + size]);
+            }
+            i += size;
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn invalid_utf8_is_written_as_go_writes_it() {
+        // A kubelet line cut inside a character (issue 10): Go writes one `\ufffd` per byte.
+        let m = message(&crate::text_from_bytes(b"cut \xE6\x97 <here>"));
+        assert_eq!(
+            line(&m),
+            "{\"name\":\"figlet\",\"namespace\":\"openfaas-fn\",\"instance\":\"figlet-7d9c-x2\",\
+             \"timestamp\":\"2026-01-01T00:00:00.5Z\",\"text\":\"cut \\ufffd\\ufffd \\u003chere\\u003e\"}\n"
+        );
+    }
+
+    /// Bytes biased towards what needs care: invalid and partial sequences, U+2028/U+2029, HTML
+    /// and control characters.
+    fn raw_line() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            prop::collection::vec(any::<u8>(), 1..4),
+            prop::sample::select(vec![
+                b"\xE2\x80\xA8".to_vec(),
+                b"\xE2\x80\xA9".to_vec(),
+                b"\xE2\x80".to_vec(),
+                b"\xEF\xBF".to_vec(),
+                b"\xE6\x97".to_vec(),
+                b"\xED\xA0\x80".to_vec(),
+                "日本 ✓".as_bytes().to_vec(),
+                b"<&>\"\\\x00\x08\x0C\x1F\x7F".to_vec(),
+            ]),
+        ];
+        prop::collection::vec(piece, 0..16).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        /// Raw bytes through `text_from_bytes` and our encoder give Go's bytes exactly, except
+        /// for a U+FFFD already present as valid UTF-8 (EF BF BD), which Go copies raw and we
+        /// escape (same decoded string; see `write_ndjson`).
+        #[test]
+        fn raw_bytes_encode_like_go(bytes in raw_line()) {
+            prop_assume!(!bytes.windows(3).any(|w| w == b"\xEF\xBF\xBD"));
+            let mut ours = Vec::new();
+            write_json_string(&crate::text_from_bytes(&bytes), &mut ours);
+            prop_assert_eq!(ours, go_append_string(&bytes));
+        }
     }
 
     proptest! {

@@ -1,160 +1,175 @@
-//! Prometheus metrics for `/metrics`, kept in atomics: requests by status, active streams,
-//! messages sent, backend errors, aborted streams and stream durations.
+//! Metrics for `/metrics`, kept and written by the Prometheus project's `prometheus-client`:
+//! requests by status, active streams, messages sent, backend errors, aborted streams and
+//! stream durations.
+//!
+//! The scrape is OpenMetrics text (`application/openmetrics-text; version=1.0.0`), which every
+//! Prometheus since 2.5 reads. `prometheus-client` names a counter's family without `_total`
+//! (`# TYPE faas_logs_requests counter`) and its samples with it, so the sample names are the
+//! ones this provider always exposed (`faas_logs_requests_total{code="200"}` …).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Status codes counted individually; anything else is counted as `other`.
 const CODES: [u16; 7] = [200, 401, 404, 405, 422, 500, 503];
 /// Upper bounds (seconds) of the stream duration histogram buckets.
 const BUCKETS: [f64; 8] = [0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0];
 
-/// The provider's counters. One per server; shared by every request.
-#[derive(Debug, Default)]
+/// The provider's metrics. One per server; shared by every request.
+#[derive(Debug)]
 pub struct Metrics {
-    requests: [AtomicU64; CODES.len() + 1],
-    active_streams: AtomicU64,
-    messages_sent: AtomicU64,
-    backend_errors: AtomicU64,
-    stream_aborts: AtomicU64,
-    duration_buckets: [AtomicU64; BUCKETS.len()],
-    duration_count: AtomicU64,
-    duration_sum_micros: AtomicU64,
+    registry: Registry,
+    /// One counter per entry of [`CODES`], then `other`: created up front so that every code
+    /// is exposed (as 0) from the first scrape and counting needs no lookup.
+    requests: [Counter; CODES.len() + 1],
+    active_streams: Gauge,
+    messages_sent: Counter,
+    backend_errors: Counter,
+    stream_aborts: Counter,
+    stream_duration: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // `prometheus-client` appends the `.` to each help text and `_total` to counters.
+        let by_code = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "faas_logs_requests",
+            "Log requests answered, by HTTP status",
+            by_code.clone(),
+        );
+        let requests = std::array::from_fn(|i| {
+            let code = CODES
+                .get(i)
+                .map_or_else(|| "other".to_owned(), u16::to_string);
+            by_code
+                .get_or_create(&vec![("code".to_owned(), code)])
+                .clone()
+        });
+        let active_streams = Gauge::default();
+        registry.register(
+            "faas_logs_active_streams",
+            "Log streams currently open",
+            active_streams.clone(),
+        );
+        let messages_sent = Counter::default();
+        registry.register(
+            "faas_logs_messages_sent",
+            "Log messages written to clients",
+            messages_sent.clone(),
+        );
+        let backend_errors = Counter::default();
+        registry.register(
+            "faas_logs_backend_errors",
+            "Backend failures, before or during a stream",
+            backend_errors.clone(),
+        );
+        let stream_aborts = Counter::default();
+        registry.register(
+            "faas_logs_stream_aborts",
+            "Streams aborted without the terminating chunk: a backend failure mid-stream, or a \
+             history cut by the deadline",
+            stream_aborts.clone(),
+        );
+        let stream_duration = Histogram::new(BUCKETS);
+        // Named with its unit rather than registered with a `# UNIT` line: some OpenMetrics
+        // parsers refuse units on histograms, and the name is the one we always exposed.
+        registry.register(
+            "faas_logs_stream_duration_seconds",
+            "How long log streams stayed open",
+            stream_duration.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            active_streams,
+            messages_sent,
+            backend_errors,
+            stream_aborts,
+            stream_duration,
+        }
+    }
 }
 
 impl Metrics {
-    /// Counts one answered `/system/logs` request by its status code.
-    pub fn record_request(&self, status: u16) {
+    fn request_counter(&self, status: u16) -> &Counter {
         let slot = CODES
             .iter()
             .position(|c| *c == status)
             .unwrap_or(CODES.len());
-        self.requests[slot].fetch_add(1, Relaxed);
+        &self.requests[slot]
     }
 
-    /// Log requests answered with `status` so far.
+    /// Counts one answered `/system/logs` request by its status code.
+    pub fn record_request(&self, status: u16) {
+        self.request_counter(status).inc();
+    }
+
+    /// Log requests answered with `status` so far (all codes not counted individually share
+    /// one count).
     pub fn requests(&self, status: u16) -> u64 {
-        let slot = CODES
-            .iter()
-            .position(|c| *c == status)
-            .unwrap_or(CODES.len());
-        self.requests[slot].load(Relaxed)
+        self.request_counter(status).get()
     }
 
     /// Streams whose body is still open.
     pub fn active_streams(&self) -> u64 {
-        self.active_streams.load(Relaxed)
+        u64::try_from(self.active_streams.get()).unwrap_or(0)
     }
 
     /// Messages written to clients so far.
     pub fn messages_sent(&self) -> u64 {
-        self.messages_sent.load(Relaxed)
+        self.messages_sent.get()
     }
 
     /// Backend failures so far (before or during a stream).
     pub fn backend_errors(&self) -> u64 {
-        self.backend_errors.load(Relaxed)
+        self.backend_errors.get()
     }
 
-    /// Streams ended by a backend failure mid-stream.
+    /// Streams aborted without the terminating chunk so far.
     pub fn stream_aborts(&self) -> u64 {
-        self.stream_aborts.load(Relaxed)
+        self.stream_aborts.get()
     }
 
     pub(crate) fn stream_started(&self) {
-        self.active_streams.fetch_add(1, Relaxed);
+        self.active_streams.inc();
     }
 
     pub(crate) fn stream_ended(&self, lasted: Duration) {
-        self.active_streams.fetch_sub(1, Relaxed);
-        let secs = lasted.as_secs_f64();
-        for (bucket, le) in self.duration_buckets.iter().zip(BUCKETS) {
-            if secs <= le {
-                bucket.fetch_add(1, Relaxed);
-            }
-        }
-        self.duration_count.fetch_add(1, Relaxed);
-        let micros = u64::try_from(lasted.as_micros()).unwrap_or(u64::MAX);
-        self.duration_sum_micros.fetch_add(micros, Relaxed);
+        self.active_streams.dec();
+        self.stream_duration.observe(lasted.as_secs_f64());
     }
 
     pub(crate) fn messages(&self, n: u64) {
-        self.messages_sent.fetch_add(n, Relaxed);
+        self.messages_sent.inc_by(n);
     }
 
     pub(crate) fn backend_error(&self) {
-        self.backend_errors.fetch_add(1, Relaxed);
+        self.backend_errors.inc();
     }
 
     pub(crate) fn stream_aborted(&self) {
-        self.stream_aborts.fetch_add(1, Relaxed);
+        self.stream_aborts.inc();
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The OpenMetrics text exposition of every metric, ending in `# EOF`.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let w = &mut out;
-        let _ = writeln!(
-            w,
-            "# HELP faas_logs_requests_total Log requests answered, by HTTP status."
-        );
-        let _ = writeln!(w, "# TYPE faas_logs_requests_total counter");
-        for (i, code) in CODES.iter().enumerate() {
-            let _ = writeln!(
-                w,
-                "faas_logs_requests_total{{code=\"{code}\"}} {}",
-                self.requests[i].load(Relaxed)
-            );
+        let mut out = String::with_capacity(4096);
+        // Writing into a `String` cannot fail; an `Err` would only come from a broken label
+        // encoder, and a partial scrape is still better than none.
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "Encoding the metrics failed.");
         }
-        let other = self.requests[CODES.len()].load(Relaxed);
-        let _ = writeln!(w, "faas_logs_requests_total{{code=\"other\"}} {other}");
-        let simple = [
-            (
-                "faas_logs_active_streams",
-                "gauge",
-                "Log streams currently open.",
-                self.active_streams(),
-            ),
-            (
-                "faas_logs_messages_sent_total",
-                "counter",
-                "Log messages written to clients.",
-                self.messages_sent(),
-            ),
-            (
-                "faas_logs_backend_errors_total",
-                "counter",
-                "Backend failures, before or during a stream.",
-                self.backend_errors(),
-            ),
-            (
-                "faas_logs_stream_aborts_total",
-                "counter",
-                "Streams aborted by a backend failure mid-stream.",
-                self.stream_aborts(),
-            ),
-        ];
-        for (name, kind, help, value) in simple {
-            let _ = writeln!(
-                w,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
-        let name = "faas_logs_stream_duration_seconds";
-        let _ = writeln!(
-            w,
-            "# HELP {name} How long log streams stayed open.\n# TYPE {name} histogram"
-        );
-        for (bucket, le) in self.duration_buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(w, "{name}_bucket{{le=\"{le}\"}} {}", bucket.load(Relaxed));
-        }
-        let count = self.duration_count.load(Relaxed);
-        let sum = self.duration_sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            w,
-            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
-        );
         out
     }
 }
@@ -162,31 +177,29 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openmetrics_parser::{MetricNumber, OpenMetricsType, OpenMetricsValue};
 
     #[test]
-    fn renders_counters_and_a_cumulative_histogram() {
-        let m = Metrics::default();
-        m.record_request(200);
-        m.record_request(200);
-        m.record_request(422);
-        m.record_request(418);
-        m.stream_started();
-        m.stream_started();
-        m.stream_ended(Duration::from_millis(500));
-        m.messages(7);
-        let text = m.render();
-        for want in [
-            "faas_logs_requests_total{code=\"200\"} 2\n",
-            "faas_logs_requests_total{code=\"422\"} 1\n",
-            "faas_logs_requests_total{code=\"other\"} 1\n",
-            "faas_logs_active_streams 1\n",
-            "faas_logs_messages_sent_total 7\n",
-            "faas_logs_stream_duration_seconds_bucket{le=\"0.1\"} 0\n",
-            "faas_logs_stream_duration_seconds_bucket{le=\"1\"} 1\n",
-            "faas_logs_stream_duration_seconds_bucket{le=\"+Inf\"} 1\n",
-            "faas_logs_stream_duration_seconds_sum 0.5\n",
-        ] {
-            assert!(text.contains(want), "missing {want:?} in\n{text}");
+    fn every_code_is_exposed_from_the_start_in_valid_openmetrics() {
+        let text = Metrics::default().render();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let scrape = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+            .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{text}"));
+        let requests = &scrape.families["faas_logs_requests"];
+        assert!(matches!(requests.family_type, OpenMetricsType::Counter));
+        assert_eq!(requests.get_label_names(), ["code"]);
+        assert_eq!(requests.iter_samples().count(), CODES.len() + 1);
+        for code in ["200", "401", "404", "405", "422", "500", "503", "other"] {
+            let sample = requests
+                .get_sample_by_label_values(&[code.to_owned()])
+                .unwrap_or_else(|| panic!("no sample for code {code}"));
+            assert!(
+                matches!(&sample.value, OpenMetricsValue::Counter(c) if c.value == MetricNumber::Int(0)),
+                "{code}: {:?}",
+                sample.value
+            );
         }
+        let duration = &scrape.families["faas_logs_stream_duration_seconds"];
+        assert!(matches!(duration.family_type, OpenMetricsType::Histogram));
     }
 }

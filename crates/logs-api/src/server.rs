@@ -29,10 +29,20 @@ pub struct ServerArgs {
     /// Port to listen on.
     #[arg(long, env = "FAAS_LOGS_PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Longest a log response may stream (Go duration: 30s, 5m, 1h30m); it then ends cleanly.
+    /// Longest a log response may stream (Go duration: 30s, 5m, 1h30m). A follow stream then
+    /// ends cleanly; a history (follow=false) not complete by then is aborted.
     #[arg(long, env = "FAAS_LOGS_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// On SIGTERM/SIGINT, open streams end at once; connections get this long to close.
+    /// Longest the backend may take to start answering a log request (before the first byte);
+    /// past it the answer is 500. Capped at --timeout.
+    #[arg(long, env = "FAAS_LOGS_FIRST_BYTE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub first_byte_timeout: Duration,
+    /// Longest /healthz/ready waits for the backend's readiness check; past it the answer is
+    /// 503. Concurrent probes share one check.
+    #[arg(long, env = "FAAS_LOGS_READY_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+    /// On SIGTERM/SIGINT, follow streams end at once and histories may finish; connections get
+    /// this long to close, then the remaining ones are closed.
     #[arg(long, env = "FAAS_LOGS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
     /// Namespace used when a request names none.
@@ -80,13 +90,21 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// The default of `--first-byte-timeout`.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of `--ready-timeout`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Config {
-    /// Loopback, any port, no auth, no TLS, default namespace policy: for tests and benchmarks.
+    /// Loopback, any port, no auth, no TLS, default namespace policy, the default first-byte
+    /// (capped at `timeout`) and ready timeouts: for tests and benchmarks.
     pub fn local(timeout: Duration) -> Self {
         Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             handler: HandlerConfig {
                 timeout,
+                first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT.min(timeout),
+                ready_timeout: DEFAULT_READY_TIMEOUT,
                 namespaces: NamespacePolicy::default(),
                 auth: None,
             },
@@ -160,8 +178,14 @@ impl ServerArgs {
                 Some(set)
             }
         };
-        if self.timeout.is_zero() {
-            return Err(ServeError::Config("timeout must be more than zero".into()));
+        for (flag, value) in [
+            ("timeout", self.timeout),
+            ("first-byte-timeout", self.first_byte_timeout),
+            ("ready-timeout", self.ready_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ServeError::Config(format!("{flag} must be more than zero")));
+            }
         }
         let auth = if self.basic_auth {
             Some(BasicAuth::from_dir(&self.secret_mount_path)?)
@@ -172,6 +196,9 @@ impl ServerArgs {
             listen: SocketAddr::new(self.address, self.port),
             handler: HandlerConfig {
                 timeout: self.timeout,
+                // Never longer than the stream deadline, which bounds the whole response.
+                first_byte_timeout: self.first_byte_timeout.min(self.timeout),
+                ready_timeout: self.ready_timeout,
                 namespaces: NamespacePolicy { default, allowed },
                 auth,
             },
@@ -313,8 +340,9 @@ impl Server {
         self.metrics.clone()
     }
 
-    /// Serves until `shutdown` completes, then ends every open stream cleanly and waits up to
-    /// the grace period for connections to close.
+    /// Serves until `shutdown` completes, then ends every open follow stream cleanly, lets
+    /// histories finish, and waits up to the grace period for connections to close; the ones
+    /// still open then are closed (a history cut this way ends without its terminating chunk).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let Server {
             listener,
@@ -327,6 +355,8 @@ impl Server {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), scheme, "Listening.");
         let graceful = GracefulShutdown::new();
+        // Cancelled when the grace period is over: every connection still open is dropped.
+        let close_all = CancellationToken::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -350,21 +380,27 @@ impl Server {
             let watcher = graceful.watcher();
             let http = http.clone();
             let tls = tls.clone();
+            let closed = close_all.clone();
+            // NB: the select sits on the connection future itself rather than on a future
+            // wrapping it: a wrapped future captured by an outer `async move` is stored twice
+            // in the task (once as the capture, once in the select), 3.6 KiB per connection.
             tokio::spawn(async move {
-                let result = match tls {
+                let served = match tls {
                     None => {
-                        watcher
-                            .watch(http.serve_connection(TokioIo::new(tcp), service))
-                            .await
+                        tokio::select! {
+                            r = watcher.watch(http.serve_connection(TokioIo::new(tcp), service)) => Some(r),
+                            () = closed.cancelled() => None,
+                        }
                     }
                     Some(acceptor) => {
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                             .await
                         {
                             Ok(Ok(stream)) => {
-                                watcher
-                                    .watch(http.serve_connection(TokioIo::new(stream), service))
-                                    .await
+                                tokio::select! {
+                                    r = watcher.watch(http.serve_connection(TokioIo::new(stream), service)) => Some(r),
+                                    () = closed.cancelled() => None,
+                                }
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed.");
@@ -377,8 +413,14 @@ impl Server {
                         }
                     }
                 };
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "Connection ended with an error.");
+                match served {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "Connection ended with an error.");
+                    }
+                    None => {
+                        tracing::debug!(%peer, "Connection closed at the end of the grace period.");
+                    }
                 }
             });
         }
@@ -387,7 +429,10 @@ impl Server {
         streams_shutdown.cancel();
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("All connections closed."),
-            () = tokio::time::sleep(shutdown_grace) => tracing::warn!("Grace period over; closing the remaining connections."),
+            () = tokio::time::sleep(shutdown_grace) => {
+                tracing::warn!("Grace period over; closing the remaining connections.");
+                close_all.cancel();
+            }
         }
     }
 
@@ -538,6 +583,28 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_have_documented_defaults_and_first_byte_is_capped_at_the_deadline() {
+        let config = |flags: &[&str]| {
+            args(flags)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .config()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .handler
+        };
+        let defaults = config(&[]);
+        assert_eq!(defaults.ready_timeout, Duration::from_secs(2));
+        assert_eq!(defaults.first_byte_timeout, Duration::from_secs(10));
+        let set = config(&["--ready-timeout", "750ms", "--first-byte-timeout", "3s"]);
+        assert_eq!(set.ready_timeout, Duration::from_millis(750));
+        assert_eq!(set.first_byte_timeout, Duration::from_secs(3));
+        let capped = config(&["--timeout", "4s"]);
+        assert_eq!(capped.first_byte_timeout, Duration::from_secs(4));
+        let local = Config::local(Duration::from_secs(1)).handler;
+        assert_eq!(local.first_byte_timeout, Duration::from_secs(1));
+        assert_eq!(local.ready_timeout, DEFAULT_READY_TIMEOUT);
+    }
+
+    #[test]
     fn allowed_namespaces_are_checked() {
         let cfg = |flags: &[&str]| {
             args(flags)
@@ -556,6 +623,8 @@ mod tests {
             vec!["--allowed-namespaces", "openfaas-fn,Bad_NS"],
             vec!["--default-namespace", "kube-system"],
             vec!["--timeout", "0"],
+            vec!["--ready-timeout", "0"],
+            vec!["--first-byte-timeout", "0s"],
         ] {
             assert!(
                 cfg(&bad).is_err_and(|e| e.contains("invalid configuration")),

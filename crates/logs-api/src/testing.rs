@@ -81,7 +81,14 @@ pub async fn open_with(
     target: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<Streaming> {
-    open_method(addr, "GET", target, headers).await
+    request_on(
+        TcpStream::connect(addr).await?,
+        addr,
+        "GET",
+        target,
+        headers,
+    )
+    .await
 }
 
 /// Sends `method target` (without a body) and reads the whole response. A `HEAD` response
@@ -90,7 +97,8 @@ pub async fn open_with(
 /// # Errors
 /// Connection failures and malformed responses.
 pub async fn send(addr: SocketAddr, method: &str, target: &str) -> io::Result<Response> {
-    let mut s = open_method(addr, method, target, &[("Content-Length", "0")]).await?;
+    let tcp = TcpStream::connect(addr).await?;
+    let mut s = request_on(tcp, addr, method, target, &[("Content-Length", "0")]).await?;
     let mut body = Vec::new();
     if method != "HEAD" {
         while s.read_more().await? {
@@ -106,13 +114,33 @@ pub async fn send(addr: SocketAddr, method: &str, target: &str) -> io::Result<Re
     })
 }
 
-async fn open_method(
+/// Sends `GET target` from a socket whose receive buffer is `receive_buffer` bytes (the kernel
+/// doubles it and turns off its auto-tuning), so that a client that stops reading holds the
+/// server back after little data: for tests of slow clients and deadlines.
+///
+/// # Errors
+/// Connection failures and malformed responses.
+pub async fn open_with_receive_buffer(
+    addr: SocketAddr,
+    target: &str,
+    receive_buffer: u32,
+) -> io::Result<Streaming> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_recv_buffer_size(receive_buffer)?;
+    request_on(socket.connect(addr).await?, addr, "GET", target, &[]).await
+}
+
+async fn request_on(
+    mut tcp: TcpStream,
     addr: SocketAddr,
     method: &str,
     target: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<Streaming> {
-    let mut tcp = TcpStream::connect(addr).await?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -518,4 +546,206 @@ pub async fn binary_contract(exe: &std::path::Path, backend_args: &[&str]) {
         stream.is_complete(),
         "SIGTERM must end open streams with the terminating chunk"
     );
+}
+
+/// A TCP listener on loopback that accepts every connection and never writes a byte: a backend
+/// that hangs (a SIGSTOPped API server, a black-holed route behind a proxy that accepted).
+///
+/// It reads and discards what clients send, and counts the connections open now and the most
+/// that were open at once, so a test can prove that a client gave up a hung request (closed its
+/// connection) and did not pile requests up. Stops accepting when dropped.
+pub struct Blackhole {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Blackhole {
+    /// Starts listening on `127.0.0.1`, any port.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start() -> Blackhole {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("binding the blackhole: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("blackhole address: {e}"));
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (o, m, a) = (open.clone(), most.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                a.fetch_add(1, SeqCst);
+                let now = o.fetch_add(1, SeqCst) + 1;
+                m.fetch_max(now, SeqCst);
+                let o = o.clone();
+                tokio::spawn(async move {
+                    let mut sink = [0u8; 4096];
+                    // Until the client closes (0) or resets (error); never a byte back.
+                    while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+                    o.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+        Blackhole {
+            addr,
+            open,
+            most,
+            accepted,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn most_open_at_once(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits up to `wait` until no connection is open.
+    ///
+    /// # Panics
+    /// When connections are still open after `wait`: the client kept a hung request.
+    pub async fn until_all_closed(&self, wait: Duration) {
+        let since = std::time::Instant::now();
+        while self.open_connections() != 0 {
+            assert!(
+                since.elapsed() < wait,
+                "{} connection(s) to the hung backend still open after {wait:?}",
+                self.open_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a hang test measured: the status and how long the answer took.
+#[derive(Debug)]
+pub struct Timed {
+    /// The status code.
+    pub status: u16,
+    /// The body.
+    pub body: String,
+    /// From sending the request to the end of the answer.
+    pub took: Duration,
+}
+
+/// GET `target`, timed; fails the test when no whole answer comes within 30 s rather than
+/// hanging.
+///
+/// # Panics
+/// On no answer within 30 s, or a connection failure.
+pub async fn get_timed(addr: SocketAddr, target: &str) -> Timed {
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(30), get(addr, target))
+        .await
+        .unwrap_or_else(|_| panic!("GET {target}: no answer within 30 s"))
+        .unwrap_or_else(|e| panic!("GET {target}: {e}"));
+    Timed {
+        status: res.status,
+        body: res.text(),
+        took: started.elapsed(),
+    }
+}
+
+/// The bound [`serve_with_hang_bounds`] sets for both `--ready-timeout` and
+/// `--first-byte-timeout`.
+pub const HANG_BOUND: Duration = Duration::from_secs(1);
+
+/// Serves `requester` (whose backend hangs) with a 30 s stream deadline and [`HANG_BOUND`] as
+/// ready and first-byte timeouts.
+///
+/// # Panics
+/// When the server cannot bind.
+pub async fn serve_with_hang_bounds(
+    requester: std::sync::Arc<dyn crate::Requester>,
+) -> crate::RunningServer {
+    let mut config = crate::Config::local(Duration::from_secs(30));
+    config.handler.ready_timeout = HANG_BOUND;
+    config.handler.first_byte_timeout = HANG_BOUND;
+    crate::Server::bind(requester, config)
+        .await
+        .unwrap_or_else(|e| panic!("binding the server: {e}"))
+        .spawn()
+}
+
+/// Sends 10 concurrent `/healthz/ready` probes to a server from [`serve_with_hang_bounds`] and
+/// checks that each answers `503` within [`HANG_BOUND`] plus one second of slack; returns the
+/// slowest answer's time.
+///
+/// # Panics
+/// On any failed check.
+pub async fn ready_is_bounded(server: &crate::RunningServer) -> Duration {
+    let probes: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(get_timed(server.addr, "/healthz/ready")))
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for probe in probes {
+        let probe = probe.await.unwrap_or_else(|e| panic!("probe task: {e}"));
+        assert_eq!(
+            (probe.status, probe.body.as_str()),
+            (503, "backend not ready\n")
+        );
+        assert!(
+            probe.took < HANG_BOUND + Duration::from_secs(1),
+            "/healthz/ready took {:?}",
+            probe.took
+        );
+        slowest = slowest.max(probe.took);
+    }
+    assert!(
+        slowest >= HANG_BOUND - Duration::from_millis(50),
+        "answered after {slowest:?}: the backend failed fast instead of hanging"
+    );
+    slowest
+}
+
+/// Sends `GET /system/logs?name=figlet` to a server from [`serve_with_hang_bounds`] and checks
+/// that it answers `500` with the contract's body after [`HANG_BOUND`] (within one second of
+/// slack), counted as a backend error; returns the time it took.
+///
+/// # Panics
+/// On any failed check.
+pub async fn logs_is_bounded(server: &crate::RunningServer) -> Duration {
+    let errors = server.metrics.backend_errors();
+    let logs = get_timed(server.addr, "/system/logs?name=figlet").await;
+    assert_eq!(
+        (logs.status, logs.body.as_str()),
+        (500, "function log request failed\n")
+    );
+    assert!(
+        logs.took >= HANG_BOUND - Duration::from_millis(50)
+            && logs.took < HANG_BOUND + Duration::from_secs(1),
+        "/system/logs took {:?}",
+        logs.took
+    );
+    assert_eq!(server.metrics.backend_errors(), errors + 1);
+    logs.took
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use logs_api::testing::{binary_contract, open, start_provider};
+use logs_api::testing::{binary_contract, open, run_to_exit, start_provider};
 
 const EXE: &str = env!("CARGO_BIN_EXE_logs-demo");
 
@@ -35,4 +35,35 @@ async fn serves_generated_lines_live() {
     }
     assert_ne!(first["text"], second["text"]);
     assert!(provider.terminate().await.success());
+}
+
+#[tokio::test]
+async fn timeout_flags_and_their_environment_variables_are_checked_at_start_up() {
+    for (args, envs, says) in [
+        (
+            vec!["--ready-timeout", "0"],
+            vec![],
+            "ready-timeout must be more than zero",
+        ),
+        (
+            vec![],
+            vec![("FAAS_LOGS_READY_TIMEOUT", "0")],
+            "ready-timeout must be more than zero",
+        ),
+        (
+            vec!["--first-byte-timeout", "0"],
+            vec![],
+            "first-byte-timeout must be more than zero",
+        ),
+        (
+            vec![],
+            vec![("FAAS_LOGS_FIRST_BYTE_TIMEOUT", "0")],
+            "first-byte-timeout must be more than zero",
+        ),
+        (vec!["--ready-timeout", "soon"], vec![], "is not a duration"),
+    ] {
+        let (code, stderr) = run_to_exit(Path::new(EXE), &args, &envs).await;
+        assert_ne!(code, Some(0), "{args:?} {envs:?}");
+        assert!(stderr.contains(says), "{args:?} {envs:?}: {stderr}");
+    }
 }

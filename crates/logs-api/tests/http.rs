@@ -2,7 +2,7 @@
 //! owns, with requesters built to misbehave.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -264,12 +264,9 @@ async fn failure_mid_stream_aborts_without_the_terminating_chunk() {
     let texts: Vec<_> = res.messages().iter().map(|m| m["text"].clone()).collect();
     assert_eq!(texts, ["one", "two"]);
     assert_eq!(server.metrics.stream_aborts(), 1);
-    assert!(
-        server
-            .metrics
-            .render()
-            .contains("faas_logs_stream_aborts_total 1\n")
-    );
+    let scrape = scrape(server.addr).await;
+    assert_eq!(metric(&scrape, "faas_logs_stream_aborts", &[]), 1.0);
+    assert_eq!(metric(&scrape, "faas_logs_backend_errors", &[]), 1.0);
     // curl, a real client, reports the transfer as failed.
     let out = tokio::process::Command::new("curl")
         .args([
@@ -280,6 +277,163 @@ async fn failure_mid_stream_aborts_without_the_terminating_chunk() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.status.success(), "curl must see a failed transfer");
+}
+
+/// Counts calls in flight: +1 when made, -1 when the call's future is dropped or returns.
+#[derive(Clone, Default)]
+struct InFlight {
+    started: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+    most_at_once: Arc<AtomicUsize>,
+}
+
+struct Running(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(&self) -> Running {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(now, Ordering::SeqCst);
+        Running(self.running.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A backend that accepted the connection and then never answers: neither `ready()` nor
+/// `query()` ever returns.
+#[derive(Clone, Default)]
+struct Hanging {
+    ready: InFlight,
+    query: InFlight,
+}
+
+#[async_trait::async_trait]
+impl Requester for Hanging {
+    async fn query(&self, _: Request) -> logs_api::Result<LogStream> {
+        let _running = self.query.enter();
+        std::future::pending().await
+    }
+    async fn ready(&self) -> logs_api::Result<()> {
+        let _running = self.ready.enter();
+        std::future::pending().await
+    }
+}
+
+async fn serve_hanging(
+    ready_timeout: Duration,
+    first_byte_timeout: Duration,
+) -> (Hanging, RunningServer) {
+    let hanging = Hanging::default();
+    let mut config = Config::local(Duration::from_secs(30));
+    config.handler.ready_timeout = ready_timeout;
+    config.handler.first_byte_timeout = first_byte_timeout;
+    (hanging.clone(), serve_with(Arc::new(hanging), config).await)
+}
+
+/// GET `target`, failing the test if no whole answer comes within 10 s (instead of hanging).
+async fn get_within_10s(addr: std::net::SocketAddr, target: &str) -> logs_api::testing::Response {
+    tokio::time::timeout(Duration::from_secs(10), get(addr, target))
+        .await
+        .unwrap_or_else(|_| panic!("GET {target}: no answer within 10 s"))
+        .unwrap_or_else(|e| panic!("GET {target}: {e}"))
+}
+
+/// Waits (up to 5 s) until `count` reads 0.
+async fn until_zero(count: &AtomicUsize, what: &str) {
+    let since = Instant::now();
+    while count.load(Ordering::SeqCst) != 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "{what} still running"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_answers_503_within_the_bound_when_the_backend_never_answers() {
+    let bound = Duration::from_millis(500);
+    let (hanging, server) = serve_hanging(bound, Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let res = get_within_10s(server.addr, "/healthz/ready").await;
+    let took = started.elapsed();
+    println!(
+        "/healthz/ready over a hanging backend: {} in {took:?}",
+        res.status
+    );
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (503, "backend not ready\n")
+    );
+    assert!(
+        took >= bound - Duration::from_millis(50),
+        "answered before the bound: {took:?}"
+    );
+    assert!(took < bound + Duration::from_secs(1), "took {took:?}");
+    // The check that hung was dropped, not left running inside the provider.
+    until_zero(&hanging.ready.running, "the hanging ready()").await;
+    // Liveness does not depend on the backend.
+    let live = get(server.addr, "/healthz")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(live.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_probes_share_one_backend_check() {
+    let bound = Duration::from_secs(1);
+    let (hanging, server) = serve_hanging(bound, Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let probes: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(get_within_10s(server.addr, "/healthz/ready")))
+        .collect();
+    for probe in probes {
+        let res = probe.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(res.status, 503);
+    }
+    let took = started.elapsed();
+    println!("20 concurrent probes over a hanging backend: all 503 in {took:?}");
+    assert!(took < bound + Duration::from_secs(1), "took {took:?}");
+    assert_eq!(
+        hanging.ready.most_at_once.load(Ordering::SeqCst),
+        1,
+        "probes must not pile checks up on a hanging backend"
+    );
+    assert!(hanging.ready.started.load(Ordering::SeqCst) <= 2);
+    until_zero(&hanging.ready.running, "the hanging ready()").await;
+}
+
+#[tokio::test]
+async fn first_byte_timeout_answers_500_when_the_backend_never_starts() {
+    let bound = Duration::from_millis(500);
+    let (hanging, server) = serve_hanging(Duration::from_secs(1), bound).await;
+    let started = Instant::now();
+    let res = get_within_10s(server.addr, "/system/logs?name=figlet").await;
+    let took = started.elapsed();
+    println!(
+        "/system/logs over a hanging backend: {} in {took:?}",
+        res.status
+    );
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (500, "function log request failed\n")
+    );
+    assert!(
+        took >= bound - Duration::from_millis(50),
+        "answered before the bound: {took:?}"
+    );
+    assert!(
+        took < bound + Duration::from_secs(1),
+        "took {took:?} (stream timeout is 30 s)"
+    );
+    assert_eq!(server.metrics.backend_errors(), 1);
+    assert_eq!(server.metrics.requests(500), 1);
+    until_zero(&hanging.query.running, "the hanging query()").await;
 }
 
 /// One message, then never ends and never looks at cancellation; sets `dropped` when the
@@ -333,6 +487,154 @@ async fn the_deadline_ends_a_stream_whose_backend_ignores_cancellation() {
     assert!(
         dropped.load(Ordering::SeqCst),
         "the backend stream is dropped at the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_history_cut_by_the_deadline_is_aborted_without_the_terminating_chunk() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let server = serve(
+        Stubborn {
+            dropped: dropped.clone(),
+        },
+        Duration::from_secs(1),
+    )
+    .await;
+    let started = Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(15),
+        get(server.addr, "/system/logs?name=figlet"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the deadline did not end the history"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(res.status, 200);
+    assert!(
+        !res.complete,
+        "a history cut by the deadline must not end with the terminating chunk"
+    );
+    assert_eq!(res.messages().len(), 1);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the backend stream is dropped"
+    );
+    assert_eq!(server.metrics.stream_aborts(), 1);
+    assert_eq!(
+        server.metrics.backend_errors(),
+        0,
+        "the backend did not fail"
+    );
+    let scrape = scrape(server.addr).await;
+    assert_eq!(metric(&scrape, "faas_logs_stream_aborts", &[]), 1.0);
+    // curl, a real client, reports the transfer as failed; the same request with follow=true
+    // ends cleanly at the deadline.
+    let curl = |query: &'static str| {
+        tokio::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null"])
+            .arg(format!("http://{}/system/logs?{query}", server.addr))
+            .status()
+    };
+    let cut = curl("name=figlet")
+        .await
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    assert_eq!(cut.code(), Some(18), "curl: partial transfer");
+    let follow = curl("name=figlet&follow=true")
+        .await
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    assert!(follow.success(), "curl exit {follow:?}");
+}
+
+/// Five messages, 200 ms apart, then the end: a history that takes a second to send.
+struct SlowHistory;
+
+#[async_trait::async_trait]
+impl Requester for SlowHistory {
+    async fn query(&self, _: Request) -> logs_api::Result<LogStream> {
+        Ok(futures::stream::iter(0..5)
+            .then(|i| async move {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(message(&format!("line {i}")))
+            })
+            .boxed())
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_history_finish_within_the_grace_period() {
+    let mut config = Config::local(Duration::from_secs(30));
+    config.shutdown_grace = Duration::from_secs(10);
+    let server = serve_with(Arc::new(SlowHistory), config).await;
+    let mut stream = open(server.addr, "/system/logs?name=figlet")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stream.next_message(Duration::from_secs(10)).await["text"],
+        "line 0"
+    );
+    let stopping = tokio::spawn(server.shutdown());
+    for i in 1..5 {
+        assert_eq!(
+            stream.next_message(Duration::from_secs(10)).await["text"],
+            format!("line {i}").as_str()
+        );
+    }
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.next_line()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    assert!(
+        stream.is_complete(),
+        "a history finished during shutdown ends with the terminating chunk"
+    );
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap_or_else(|_| panic!("shutdown hung"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_history_that_outlasts_the_grace_period() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let mut config = Config::local(Duration::from_secs(60));
+    config.shutdown_grace = Duration::from_secs(1);
+    let server = serve_with(
+        Arc::new(Stubborn {
+            dropped: dropped.clone(),
+        }),
+        config,
+    )
+    .await;
+    let mut stream = open(server.addr, "/system/logs?name=figlet")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stream.next_message(Duration::from_secs(10)).await["text"],
+        "first"
+    );
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.shutdown());
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.next_line()).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "the connection must be closed at the end of the grace period: {end:?}"
+    );
+    assert!(
+        !stream.is_complete(),
+        "an incomplete history must not end with the terminating chunk"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "cut after {took:?}, grace 1 s"
+    );
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap_or_else(|_| panic!("shutdown hung"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the backend stream is dropped"
     );
 }
 
@@ -440,29 +742,80 @@ async fn basic_auth_guards_everything_but_healthz() {
     }
 }
 
-#[tokio::test]
-async fn metrics_count_requests_streams_and_messages() {
-    let server = serve(memory(), Duration::from_secs(5)).await;
-    let _ = get(server.addr, "/system/logs?name=figlet").await;
-    let _ = get(server.addr, "/system/logs?name=").await;
-    let res = get(server.addr, "/metrics")
+/// `/metrics` over HTTP, parsed by an OpenMetrics parser (which rejects malformed text).
+async fn scrape(addr: std::net::SocketAddr) -> Scrape {
+    let res = get(addr, "/metrics")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.status, 200);
-    assert!(
-        res.header("content-type")
-            .is_some_and(|c| c.starts_with("text/plain; version=0.0.4"))
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
-    let text = res.text();
-    for want in [
-        "faas_logs_requests_total{code=\"200\"} 1\n",
-        "faas_logs_requests_total{code=\"422\"} 1\n",
-        "faas_logs_messages_sent_total 1\n",
-        "faas_logs_active_streams 0\n",
-        "faas_logs_stream_duration_seconds_count 1\n",
-    ] {
-        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    openmetrics_parser::openmetrics::parse_openmetrics(&res.text())
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{}", res.text()))
+}
+
+type Scrape = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::OpenMetricsType,
+    openmetrics_parser::OpenMetricsValue,
+>;
+
+/// The value of one sample of `family` (a histogram gives its count).
+fn metric(scrape: &Scrape, family: &str, labels: &[&str]) -> f64 {
+    use openmetrics_parser::OpenMetricsValue as V;
+    let family = scrape
+        .families
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family}"));
+    let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+    let sample = family
+        .get_sample_by_label_values(&labels)
+        .unwrap_or_else(|| panic!("no sample {labels:?} in {}", family.family_name));
+    match &sample.value {
+        V::Counter(c) => c.value.as_f64(),
+        V::Gauge(n) => n.as_f64(),
+        V::Histogram(h) => h.count.unwrap_or_default() as f64,
+        other => panic!("unexpected value {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_streams_and_messages() {
+    let server = serve(memory(), Duration::from_secs(5)).await;
+    let before = scrape(server.addr).await;
+    assert_eq!(metric(&before, "faas_logs_requests", &["200"]), 0.0);
+    let _ = get(server.addr, "/system/logs?name=figlet").await;
+    let _ = get(server.addr, "/system/logs?name=figlet").await;
+    let _ = get(server.addr, "/system/logs?name=").await;
+    let _ = get(server.addr, "/system/logs?name=figlet&tail=1").await;
+    let res = tokio::process::Command::new("curl")
+        .args(["-s", "-X", "DELETE"])
+        .arg(format!("http://{}/system/logs?name=figlet", server.addr))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    assert!(res.status.success());
+    let after = scrape(server.addr).await;
+    assert_eq!(metric(&after, "faas_logs_requests", &["200"]), 3.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["422"]), 1.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["405"]), 1.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["500"]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_requests", &["other"]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_messages_sent", &[]), 3.0);
+    assert_eq!(metric(&after, "faas_logs_active_streams", &[]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_backend_errors", &[]), 0.0);
+    assert_eq!(metric(&after, "faas_logs_stream_aborts", &[]), 0.0);
+    assert_eq!(
+        metric(&after, "faas_logs_stream_duration_seconds", &[]),
+        3.0
+    );
+    let following = open(server.addr, "/system/logs?name=figlet&follow=true")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(following.status, 200);
+    let during = scrape(server.addr).await;
+    assert_eq!(metric(&during, "faas_logs_active_streams", &[]), 1.0);
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use logs_api::{Filter, Message, OutputStream, Request, Severity, Timestamp, trim_line_end};
+use logs_api::{
+    Filter, Message, OutputStream, Request, Severity, Timestamp, text_from_bytes, trim_line_end,
+};
 use sdjournal::{Cursor, EntryRef, Journal, JournalConfig, JournalQuery, SdJournalError};
 
 /// The journal field faasd sets to `<namespace>:<function>` for each function's output.
@@ -146,7 +148,7 @@ impl Params {
         }
         entry
             .get("MESSAGE")
-            .is_none_or(|text| filter.wants_text(trim_line_end(&String::from_utf8_lossy(text))))
+            .is_none_or(|text| filter.wants_text(trim_line_end(&text_from_bytes(text))))
     }
 
     /// Whether `message` passes the request's filter, in process: `grep` and `regexp` (which
@@ -516,16 +518,16 @@ impl Reader {
     }
 }
 
-/// The message of one entry: `MESSAGE` (lossy UTF-8, one trailing newline removed), `_PID` as
-/// the instance, the realtime timestamp, `PRIORITY` as the level, and the output stream where
-/// faasd's convention tells it. `None` without `MESSAGE`.
+/// The message of one entry: `MESSAGE` (invalid UTF-8 replaced as Go does, one trailing newline
+/// removed), `_PID` as the instance, the realtime timestamp, `PRIORITY` as the level, and the
+/// output stream where faasd's convention tells it. `None` without `MESSAGE`.
 fn convert(request: &Request, entry: &EntryRef) -> Option<Message> {
     let text = entry.get("MESSAGE")?;
-    let text = String::from_utf8_lossy(text);
+    let text = text_from_bytes(text);
     let text = trim_line_end(&text).to_owned();
     let instance: Arc<str> = entry
         .get(INSTANCE_FIELD)
-        .map(|p| String::from_utf8_lossy(p).into())
+        .map(|p| text_from_bytes(p).into())
         .unwrap_or_else(|| "".into());
     let priority = entry
         .get(PRIORITY_FIELD)

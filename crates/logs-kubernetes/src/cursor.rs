@@ -18,7 +18,7 @@ pub(crate) fn floor_second(ts: Timestamp) -> k8s_openapi::jiff::Timestamp {
 /// A line without a parsable timestamp (not produced by a real kubelet) keeps the whole text
 /// and gets `fallback`.
 pub(crate) fn parse_line(line: &[u8], fallback: Timestamp) -> (Timestamp, String) {
-    let line = String::from_utf8_lossy(line);
+    let line = logs_api::text_from_bytes(line);
     let line = logs_api::trim_line_end(&line);
     if let Some((ts, text)) = line.split_once(' ')
         && let Ok(ts) = Timestamp::parse_rfc3339(ts)
