@@ -91,6 +91,9 @@ pub(crate) struct LokiStream {
     /// Identifies lines at cut points (the same keys as the cursor's).
     hasher: LineHasher,
     failures: u32,
+    /// When a step last succeeded: a follow gives up on Loki once it has had no answer for
+    /// `--loki-stall-timeout`, however long each request may take.
+    last_answer: std::time::Instant,
 }
 
 impl LokiStream {
@@ -141,6 +144,7 @@ impl LokiStream {
             cursor: Cursor::at(start, hasher.clone()),
             hasher,
             failures: 0,
+            last_answer: std::time::Instant::now(),
         }
     }
 
@@ -155,6 +159,7 @@ impl LokiStream {
             }
             tokio::time::sleep(backoff(failures)).await;
         }
+        self.last_answer = std::time::Instant::now();
         Ok(futures::stream::unfold(
             self,
             |mut s| async move { s.next().await.map(|item| (item, s)) },
@@ -170,21 +175,24 @@ impl LokiStream {
             if matches!(self.phase, Phase::Done) {
                 return None;
             }
-            if let Err(e) = self.step().await {
-                self.failures += 1;
-                if !e.is_transient() || self.failures > self.config.retries {
-                    tracing::error!(
-                        query = %self.query,
-                        failures = self.failures,
-                        error = %e,
-                        "Loki failed; giving up on the stream."
-                    );
-                    self.phase = Phase::Done;
-                    return Some(Err(backend_error(&self.query, e)));
+            match self.step().await {
+                Ok(()) => self.last_answer = std::time::Instant::now(),
+                Err(e) => {
+                    self.failures += 1;
+                    if !e.is_transient() || self.failures > self.config.retries {
+                        tracing::error!(
+                            query = %self.query,
+                            failures = self.failures,
+                            error = %e,
+                            "Loki failed; giving up on the stream."
+                        );
+                        self.phase = Phase::Done;
+                        return Some(Err(backend_error(&self.query, e)));
+                    }
+                    let wait = backoff(self.failures);
+                    tracing::warn!(query = %self.query, error = %e, ?wait, "Loki failed; retrying.");
+                    tokio::time::sleep(wait).await;
                 }
-                let wait = backoff(self.failures);
-                tracing::warn!(query = %self.query, error = %e, ?wait, "Loki failed; retrying.");
-                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -215,6 +223,10 @@ impl LokiStream {
     /// A page of this request's own selector. The request's future is boxed, so that an idle
     /// follow (parked in the live phase) does not carry room for it: a thousand idle follows
     /// would otherwise hold a thousand unused HTTP request futures.
+    ///
+    /// A follow waits for it at most what is left of `--loki-stall-timeout` since its last
+    /// answer: a follow must end as failed, not hang, when Loki stops answering (a history
+    /// ends at the stream deadline anyway).
     async fn page(
         &self,
         start: i64,
@@ -222,7 +234,7 @@ impl LokiStream {
         limit: usize,
         direction: Direction,
     ) -> Result<Page, LokiError> {
-        Box::pin(fetch_page(
+        let fetch = Box::pin(fetch_page(
             &self.loki,
             &self.query,
             self.expect(),
@@ -230,8 +242,14 @@ impl LokiStream {
             end,
             limit,
             direction,
-        ))
-        .await
+        ));
+        if !self.request.follow {
+            return fetch.await;
+        }
+        let stall = self.config.stall_timeout;
+        tokio::time::timeout(stall.saturating_sub(self.last_answer.elapsed()), fetch)
+            .await
+            .unwrap_or(Err(LokiError::Stalled(stall)))
     }
 }
 

@@ -236,6 +236,38 @@ async fn a_stalled_loki_ends_the_follow_as_an_aborted_transfer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_whose_own_query_hangs_fails_after_the_stall_timeout() {
+    // Each request may take a minute; the follow may not wait for Loki more than 2 s.
+    let b = LokiBackend::with(|a| {
+        a.page_size = 10;
+        a.request_timeout = Duration::from_secs(60);
+        a.stall_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let name = "hang";
+    push(&b, NAMESPACE, name, "p-0", &lines("history", 25));
+    let mut s = query(&b, follow(name)).await;
+    // The first page came before the stream; the second never answers.
+    assert_eq!(next_n(&mut s, 10).await, lines("history", 10));
+    b.sim.stall_queries(true);
+    let stalled = Instant::now();
+    let end = tokio::time::timeout(WAIT, s.next())
+        .await
+        .unwrap_or_else(|_| panic!("the follow hung"));
+    match end {
+        Some(Err(e)) => assert!(e.chain().contains("--loki-stall-timeout"), "{}", e.chain()),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(
+        stalled.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        stalled.elapsed()
+    );
+    assert!(s.next().await.is_none(), "nothing after the failure");
+    b.sim.stall_queries(false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_follower_holds_up_nobody_and_catches_up_on_its_own() {
     let b = LokiBackend::with(|a| a.page_size = 500).await;
     let name = "slow";
