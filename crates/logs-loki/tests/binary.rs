@@ -34,7 +34,10 @@ async fn bad_flags_stop_start_up_with_a_clear_message() {
             "--loki-instance-label",
         ),
         (&["--loki-username", "admin"][..], "--loki-password-file"),
-        (&["--loki-tail-delay", "9"][..], "0 to 5 seconds"),
+        // The old name of --loki-follow-delay, in seconds, is still read and checked.
+        (&["--loki-tail-delay", "90"][..], "at most 60s"),
+        (&["--loki-poll-interval", "1ms"][..], "--loki-poll-interval"),
+        (&["--loki-stall-timeout", "0"][..], "--loki-stall-timeout"),
         (
             &["--loki-bearer-token-file", "/nonexistent/token"][..],
             "/nonexistent/token",
