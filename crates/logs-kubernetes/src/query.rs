@@ -35,6 +35,7 @@ impl Query {
             text,
             stream: None,
             level: None,
+            source: None,
         }
     }
 
