@@ -169,6 +169,12 @@ struct World {
     event_seq: u64,
     /// Whether the caller's RBAC lacks `events` ([`Simulator::forbid_events`]).
     events_forbidden: bool,
+    /// Faults for the next events requests (list or watch) only.
+    event_faults: Vec<Fault>,
+    /// Faults for the next events watches only.
+    event_watch_faults: Vec<Fault>,
+    /// Path and query of every read answered with metadata only (`PartialObjectMetadata`).
+    metadata_reads: Vec<String>,
 }
 
 struct Shared {
@@ -590,6 +596,26 @@ impl Simulator {
         self.shared.notify();
     }
 
+    /// Makes the next `count` core v1 events requests (list or watch, only those) fail with
+    /// `fault`.
+    pub fn fail_events(&self, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.event_faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Makes the next `count` core v1 events watches (only those, not lists) fail with `fault`.
+    pub fn fail_event_watches(&self, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.event_watch_faults
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Path and query of every request answered with metadata only (kube's `list_metadata`,
+    /// `get_metadata`), in order.
+    pub fn metadata_reads(&self) -> Vec<String> {
+        self.shared.world().metadata_reads.clone()
+    }
+
     /// Takes away (`true`) or gives back (`false`) the caller's permission on `events`: every
     /// list and watch of events is then the apiserver's `403 Forbidden`.
     pub fn forbid_events(&self, forbidden: bool) {
@@ -862,7 +888,12 @@ async fn pods(
     let Some(wanted) = negotiate(accept, true) else {
         return not_acceptable();
     };
-    let w = shared.world();
+    let mut w = shared.world();
+    if wanted == Wanted::MetadataList {
+        let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        w.metadata_reads
+            .push(format!("/api/v1/namespaces/{ns}/pods?{}", q.join("&")));
+    }
     let items: Vec<(String, Value)> = w
         .pods
         .values()
@@ -1046,8 +1077,19 @@ async fn events_v1(
         return fault_response(fault);
     }
     let watch = is_true(&query, "watch");
-    if shared.world().events_forbidden {
-        return events_forbidden(&ns, if watch { "watch" } else { "list" }, "");
+    {
+        let mut w = shared.world();
+        if !w.event_faults.is_empty() {
+            let fault = w.event_faults.remove(0);
+            return fault_response(fault);
+        }
+        if watch && !w.event_watch_faults.is_empty() {
+            let fault = w.event_watch_faults.remove(0);
+            return fault_response(fault);
+        }
+        if w.events_forbidden {
+            return events_forbidden(&ns, if watch { "watch" } else { "list" }, "");
+        }
     }
     let selector = match Selector::fields(
         query.get("fieldSelector").map(String::as_str),
@@ -1199,7 +1241,11 @@ async fn pod_get(
     let Some(wanted) = negotiate(accept, false) else {
         return not_acceptable();
     };
-    let w = shared.world();
+    let mut w = shared.world();
+    if wanted == Wanted::Metadata {
+        w.metadata_reads
+            .push(format!("/api/v1/namespaces/{ns}/pods/{pod}"));
+    }
     match w.pods.get(&(ns, pod.clone())) {
         Some(p) if wanted == Wanted::Metadata => {
             json_response(StatusCode::OK, &partial_metadata(&p.to_json()))
