@@ -208,6 +208,7 @@ impl LokiStream {
             text: entry.line,
             stream: entry.info.stream,
             level: entry.info.level.clone(),
+            source: None,
         }
     }
 
