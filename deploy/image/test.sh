@@ -168,8 +168,8 @@ for binary in "${binaries[@]}"; do
   # Metadata.
   user=$(inspect "$image" '{{.Config.User}}')
   [ "$user" = 65532:65532 ] || fail "$image: user '$user', want 65532:65532"
-  entrypoint=$(inspect "$image" '{{json .Config.Entrypoint}}')
-  [ "$entrypoint" = "[\"/usr/local/bin/$binary\"]" ] || fail "$image: entrypoint $entrypoint"
+  entrypoint=$(inspect "$image" '{{range .Config.Entrypoint}}<{{.}}>{{end}}')
+  [ "$entrypoint" = "</usr/local/bin/$binary>" ] || fail "$image: entrypoint $entrypoint"
   for label in "source=https://" "version=$version" "licenses=$license" "title=$binary"; do
     key=org.opencontainers.image.${label%%=*}
     got=$(inspect "$image" "{{index .Config.Labels \"$key\"}}")
