@@ -40,7 +40,9 @@ server=""
 containers=()
 cleanup() {
   [ -z "$server" ] || kill "$server" 2>/dev/null || true
-  for c in "${containers[@]-}"; do [ -z "$c" ] || "$tool" rm -f "$c" >/dev/null 2>&1 || true; done
+  local force=-f
+  [ "$tool" != buildah ] || force=""  # buildah rm has no -f
+  for c in "${containers[@]-}"; do [ -z "$c" ] || "$tool" rm $force "$c" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,6 +60,7 @@ image_exec() {
   while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
   image_command "$rootfs" "${vars[@]}"
+  : >"$log"  # exists before the loop below reads it
   "${command[@]}" "$@"
 }
 
@@ -113,6 +116,7 @@ serve() {
   while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
   image_command "$rootfs" "${vars[@]}"
+  : >"$log"  # exists before the loop below reads it
   "${command[@]}" "/usr/local/bin/$binary" --address 127.0.0.1 --port 0 --log-format json "$@" \
     >"$log" 2>&1 &
   server=$!

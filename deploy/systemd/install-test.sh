@@ -56,6 +56,7 @@ mkdir -p "$journal"
 printf '__REALTIME_TIMESTAMP=%s\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=journal\nPRIORITY=6\nSYSLOG_IDENTIFIER=openfaas-fn:figlet\n_PID=4101\nMESSAGE=figlet: installed\n\n' \
   "$(( $(date +%s%N) / 1000 - 1000000 ))" |
   LC_ALL=C.UTF-8 /lib/systemd/systemd-journal-remote --output="$journal/system.journal" - >/dev/null 2>&1
+: >"$work/server.log"  # exists before the loop below reads it
 (
   set -a
   # shellcheck disable=SC1090
