@@ -60,7 +60,6 @@ image_exec() {
   while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
   image_command "$rootfs" "${vars[@]}"
-  : >"$log"  # exists before the loop below reads it
   "${command[@]}" "$@"
 }
 
