@@ -1,5 +1,11 @@
-# faas-logs: `make help` lists the targets. CI (.ci/run) calls `make lint` and `make test`.
+# faas-logs: `make help` lists the targets. CI (.ci/run) calls `make lint`, `make test`,
+# `make image-test` and `make install-test`. Targets that need Debian packages install the missing
+# ones with scripts/deps.sh (the one list of them).
 CARGO ?= cargo
+DEPS ?= scripts/deps.sh
+# make install: DESTDIR=/staging PREFIX=/usr/local (unit in $(DESTDIR)$(SYSTEMDUNITDIR)).
+PREFIX ?= /usr/local
+SYSTEMDUNITDIR ?= /etc/systemd/system
 
 .DEFAULT_GOAL := help
 .PHONY: help fmt lint test build bench-core reliability-core run run-memory-demo demo bench-journald bench-kubernetes bench-loki reliability-journald reliability-kubernetes reliability-loki fuzz helm-lint
@@ -11,14 +17,31 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 lint: ## rustfmt check and clippy with warnings as errors
+	$(DEPS) build
+	@$(CARGO) fmt --version >/dev/null 2>&1 && $(CARGO) clippy --version >/dev/null 2>&1 || rustup component add rustfmt clippy
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-test: ## Run every test of every crate (needs the apt packages listed in README.md)
+test: ## Run every test of every crate (installs the Debian packages it needs)
+	$(DEPS) build test
 	$(CARGO) test --workspace --all-features --locked
 
-build: ## Build the release binaries into target/release/
+build: ## Build the stripped release binaries into target/release/ (docs/install.md)
+	$(DEPS) build
 	$(CARGO) build --workspace --release --locked
+
+.PHONY: image image-test install install-test
+image: ## OCI images faas-logs/logs-{journald,kubernetes,loki}:<version>, FROM scratch (CONTAINER_TOOL=podman|buildah|docker)
+	deploy/image/build.sh
+
+image-test: image ## Build the images, then run each one's entrypoint from its exported root filesystem
+	deploy/image/test.sh
+
+install: ## Install logs-journald, its systemd unit and env file (DESTDIR, PREFIX=/usr/local; docs/install.md)
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SYSTEMDUNITDIR='$(SYSTEMDUNITDIR)' deploy/systemd/install.sh
+
+install-test: ## make install into a temporary DESTDIR, then systemd-analyze verify the installed unit
+	deploy/systemd/install-test.sh
 
 bench-core: ## Core handler benchmark: messages/s over loopback, peak RSS, memory per idle follow stream
 	$(CARGO) bench -p logs-api --features test-util --bench throughput
@@ -32,7 +55,7 @@ run-memory-demo: ## Serve generated sample logs from memory on :8080 (no backend
 run: ## Serve function logs from this host's journal (/var/log/journal, /run/log/journal) on :8082
 	$(CARGO) run --release --locked -p logs-journald -- --port 8082
 
-demo: ## Write sample function logs into a private journal with systemd-journal-remote and serve them on :8080
+demo: ## Write sample function logs into a private journal with systemd-journal-remote and serve them on :8080 (installs what it needs)
 	bash crates/logs-journald/tools/demo.sh
 
 bench-journald: ## journald backend vs journalctl on a 1,000,000-entry journal (docs/backends/journald.md)

@@ -184,3 +184,53 @@ fn deployment_probes_and_env_match_the_binary() {
         Value::from("x")
     );
 }
+
+/// The `USER` of the images `make image` builds (`deploy/image/Containerfile`).
+fn image_user() -> (u64, u64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/image/Containerfile");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let user = text
+        .lines()
+        .find_map(|line| line.strip_prefix("USER "))
+        .unwrap_or_else(|| panic!("no USER in {}", path.display()));
+    let (uid, gid) = user
+        .trim()
+        .split_once(':')
+        .unwrap_or_else(|| panic!("USER {user}: want uid:gid"));
+    let number = |s: &str| {
+        s.parse::<u64>()
+            .unwrap_or_else(|e| panic!("USER {user}: {e}"))
+    };
+    (number(uid), number(gid))
+}
+
+#[test]
+fn image_defaults_to_what_make_image_builds() {
+    // `make image` tags faas-logs/logs-kubernetes with the workspace version; the chart's
+    // appVersion is that version and the default tag.
+    let chart_yaml = &yaml(&read("Chart.yaml"))[0];
+    assert_eq!(
+        chart_yaml["appVersion"],
+        Value::from(env!("CARGO_PKG_VERSION")),
+        "Chart.yaml appVersion must be the workspace version"
+    );
+    let values = &yaml(&read("values.yaml"))[0];
+    assert_eq!(
+        values["image"]["repository"],
+        Value::from("faas-logs/logs-kubernetes")
+    );
+    assert_eq!(values["image"]["tag"], Value::from(""));
+    assert!(
+        read("templates/deployment.yaml").contains(
+            "image: \"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}\""
+        ),
+        "the Deployment's image must default its tag to the chart's appVersion"
+    );
+    // The pod runs as the image's own non-root user.
+    let (uid, gid) = image_user();
+    assert_ne!(uid, 0);
+    let pod = &values["podSecurityContext"];
+    assert_eq!(pod["runAsNonRoot"], Value::from(true));
+    assert_eq!(pod["runAsUser"].as_u64(), Some(uid));
+    assert_eq!(pod["runAsGroup"].as_u64(), Some(gid));
+}

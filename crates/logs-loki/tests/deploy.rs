@@ -93,6 +93,40 @@ fn manifest_uses_real_flags_and_probes() {
 }
 
 #[test]
+fn manifest_runs_the_image_make_image_builds() {
+    let docs = documents(&read("logs-loki.yaml"));
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap_or_else(|| panic!("no Deployment"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    // `make image` tags faas-logs/logs-loki with the workspace version.
+    assert_eq!(
+        pod["containers"][0]["image"],
+        format!("faas-logs/logs-loki:{}", env!("CARGO_PKG_VERSION")).as_str()
+    );
+    // The pod runs as the image's own non-root user (deploy/image/Containerfile).
+    let path = format!(
+        "{}/../../deploy/image/Containerfile",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let containerfile = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let user = containerfile
+        .lines()
+        .find_map(|line| line.strip_prefix("USER "))
+        .unwrap_or_else(|| panic!("no USER in {path}"));
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    let pod_user = format!(
+        "{}:{}",
+        security["runAsUser"].as_u64().unwrap_or_default(),
+        security["runAsGroup"].as_u64().unwrap_or_default()
+    );
+    assert_eq!(pod_user, user.trim());
+    assert!(!pod_user.starts_with("0:"));
+}
+
+#[test]
 fn alloy_rules_produce_the_default_labels() {
     let alloy = read("alloy-faas-labels.alloy");
     for (from, to) in [
