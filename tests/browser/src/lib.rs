@@ -561,6 +561,7 @@ impl Default for Options {
 /// `logs-journald`'s server, in-process, over a fresh journal directory.
 pub struct Provider {
     dir: tempfile::TempDir,
+    options: Options,
     server: Option<RunningServer>,
     /// Where it listens.
     pub addr: SocketAddr,
@@ -570,19 +571,40 @@ impl Provider {
     /// Binds a provider on loopback over an empty journal directory.
     pub async fn start(options: Options) -> Provider {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let requester = JournaldRequester::new(Args::with_dirs([dir.path().to_owned()]))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut config = Config::local(options.timeout);
-        config.handler.auth = options.auth.map(|(u, p)| BasicAuth::new(&u, &p));
-        let server = Server::bind(Arc::new(requester), config)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = Self::bind(dir.path(), &options, listen).await;
         let addr = server.local_addr();
         Provider {
             dir,
+            options,
             server: Some(server.spawn()),
             addr,
         }
+    }
+
+    async fn bind(dir: &Path, options: &Options, listen: SocketAddr) -> Server {
+        let requester = JournaldRequester::new(Args::with_dirs([dir.to_owned()]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut config = Config::local(options.timeout);
+        config.listen = listen;
+        config.handler.auth = options.auth.as_ref().map(|(u, p)| BasicAuth::new(u, p));
+        Server::bind(Arc::new(requester), config)
+            .await
+            .unwrap_or_else(|e| panic!("binding {listen}: {e}"))
+    }
+
+    /// Shuts the server down (open streams end, the port closes), as a provider restart does;
+    /// [`Provider::restart`] brings it back on the same port over the same journal.
+    pub async fn shut_down(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+
+    /// Starts the server again on the same port, over the same journal.
+    pub async fn restart(&mut self) {
+        let server = Self::bind(self.dir.path(), &self.options, self.addr).await;
+        self.server = Some(server.spawn());
     }
 
     /// `http://127.0.0.1:<port>/` followed by `path_and_query` (e.g. `?name=figlet`).

@@ -309,10 +309,21 @@ async fn a_filter_narrows_the_lines_on_the_server_and_slash_focuses_it() {
             }
         })
         .collect();
+    // Five old ones, from an hour ago, first: journal files grow in time order.
+    let hour_ago = end - 3_600_000_000;
+    let old: Vec<Line> = (0..5u64)
+        .map(|i| Line::out("figlet", 7, hour_ago + i, format!("old needle {i}")))
+        .collect();
+    p.write(old.clone()).await;
     p.write(lines.clone()).await;
     let b = Browser::start().await;
-    b.goto(&p.url("?name=figlet&tail=-1")).await;
+    b.goto(&p.url("?name=figlet&tail=-1&since=15m")).await;
     shown_is(&b, 40).await;
+    assert_eq!(
+        b.texts().await,
+        texts(&lines),
+        "since=15m keeps the old ones out"
+    );
     // `/` anywhere but in a field focuses the text filter.
     type_into(&b, "#log", "/").await;
     assert_eq!(
@@ -371,7 +382,109 @@ async fn a_filter_narrows_the_lines_on_the_server_and_slash_focuses_it() {
         .collect();
     shown_is(&b, want.len()).await;
     assert_eq!(b.texts().await, want);
+    // Without `since`, the old lines come too.
+    b.eval(
+        "const r = document.getElementById('regexp'); r.value = '';
+         r.dispatchEvent(new Event('change'));
+         const s = document.getElementById('since'); s.value = '';
+         s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await;
+    shown_is(&b, 45).await;
+    let mut all = texts(&old);
+    all.extend(texts(&lines));
+    assert_eq!(b.texts().await, all);
+    assert!(!query_of(&b.url().await).iter().any(|(k, _)| k == "since"));
     b.assert_no_console_errors(&[]).await;
+    b.close().await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_restart_is_weathered_without_duplicates() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let mut p = Provider::start(Options::default()).await;
+    let lines = history("figlet", &[1, 2], 10, now_usec());
+    p.write(lines.clone()).await;
+    let b = Browser::start().await;
+    b.goto(&p.url("?name=figlet")).await;
+    shown_is(&b, 10).await;
+    // The provider goes away (its streams end, then connections are refused) and lines keep
+    // being written meanwhile.
+    p.shut_down().await;
+    p.write(vec![Line::out(
+        "figlet",
+        1,
+        now_usec(),
+        "while the provider was down",
+    )])
+    .await;
+    b.wait_for(
+        "document.getElementById('notice').textContent.startsWith('The stream failed')",
+        WAIT,
+        "a notice that the stream failed",
+    )
+    .await;
+    assert_eq!(b.status().await.state, "reconnecting");
+    p.restart().await;
+    shown_is(&b, 11).await;
+    p.write(vec![Line::out(
+        "figlet",
+        2,
+        now_usec(),
+        "after the restart",
+    )])
+    .await;
+    shown_is(&b, 12).await;
+    let mut want = texts(&lines);
+    want.extend(["while the provider was down", "after the restart"].map(String::from));
+    assert_eq!(b.texts().await, want);
+    let status = b.status().await;
+    assert_eq!(status.state, "following");
+    assert!(status.notice.starts_with("Reconnected at"), "{status:?}");
+    // Chromium logs the refused connections.
+    b.assert_no_console_errors(&["ERR_CONNECTION_REFUSED", "Failed to fetch"])
+        .await;
+    b.close().await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_text_is_never_html_and_the_csp_blocks_inline_script() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let p = Provider::start(Options::default()).await;
+    let hostile =
+        r#"<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bold</b>"#;
+    p.write(vec![Line::out("figlet", 1, now_usec(), hostile)])
+        .await;
+    let b = Browser::start().await;
+    b.goto(&p.url("?name=figlet")).await;
+    shown_is(&b, 1).await;
+    assert_eq!(b.texts().await, [hostile]);
+    let state = b
+        .eval(
+            "return [typeof window.pwned, document.querySelectorAll('#log img, #log script, #log b:not(.l > b)').length];",
+            vec![],
+        )
+        .await;
+    assert_eq!(state, json!(["undefined", 0]));
+    b.assert_no_console_errors(&[]).await;
+    // Inline script is refused by the page's Content-Security-Policy, and says so.
+    let ran = b
+        .eval(
+            "const s = document.createElement('script'); s.textContent = 'window.inline = 1';
+             document.body.append(s); return typeof window.inline;",
+            vec![],
+        )
+        .await;
+    assert_eq!(ran, "undefined");
+    let log = b.console().await;
+    assert!(
+        log.iter()
+            .any(|(level, msg)| level == "SEVERE" && msg.contains("Content Security Policy")),
+        "{log:?}"
+    );
     b.close().await;
     p.stop().await;
 }
@@ -645,6 +758,13 @@ async fn chips_hide_instances_and_download_saves_what_is_shown() {
     b.goto(&p.url("?name=figlet&wrap=true")).await;
     shown_is(&b, 10).await;
     assert_eq!(value_of(&b, "wrap").await, true);
+    let wrapped = "return document.getElementById('log').classList.contains('wrap');";
+    assert_eq!(b.eval(wrapped, vec![]).await, true);
+    click(&b, "#wrap").await;
+    assert_eq!(b.eval(wrapped, vec![]).await, false);
+    assert!(has_pair(&b.url().await, "wrap", "false"));
+    // Wrapping is the page's own: the lines stay, nothing was asked again.
+    assert_eq!(b.status().await.total, 10);
     // Hide instance 22: its lines go, the others stay, nothing is asked of the server.
     click(&b, ".chip:nth-child(2)").await;
     let shown = b.texts().await;
