@@ -876,6 +876,16 @@ async fn the_pages_logic_agrees_with_the_server() {
     let p = Provider::start(Options::default()).await;
     let b = Browser::start().await;
     b.goto(&p.url("")).await;
+    // Without a function, the page waits for one to be picked.
+    assert_eq!(b.status().await.state, "idle");
+    assert_eq!(
+        b.eval(
+            "return getComputedStyle(document.getElementById('log'), '::before').content;",
+            vec![]
+        )
+        .await,
+        "\"Pick a function on the left.\""
+    );
     let corpus = level_corpus();
     let detected = b
         .eval_async(

@@ -107,7 +107,7 @@ function restart() {
   showBox('notice', '');
   document.title = state.name ? state.name + ' · faas-logs' : 'faas-logs';
   if (!state.name) {
-    log.dataset.hint = 'Pick a function on the left, or type its name above.';
+    log.dataset.hint = 'Pick a function on the left.';
     setState('idle');
     return;
   }
@@ -171,8 +171,9 @@ async function read(me, url) {
     return;
   }
   // A follow stream ended (e.g. the server's --timeout), or a transfer broke off: pick it
-  // up again from the newest line shown. A stream that ran a while resets the backoff.
-  if (!failure && Date.now() - started >= 2000) attempt = 0;
+  // up again from the newest line shown. A stream that ran a while resets the backoff; one
+  // that fails at once (refused, 5xx) makes the next wait longer.
+  if (Date.now() - started >= 2000) attempt = 0;
   const delay = backoff(attempt++);
   const from = resume.ts ? ` from ${clock(tsMillis(resume.ts))}` : '';
   const why = failure ? `The stream failed (${failure.message})` : 'The stream ended';
