@@ -20,8 +20,9 @@ group_packages() {
     # make demo: journal files written by systemd's own systemd-journal-remote; journalctl counts them.
     demo) echo "systemd systemd-journal-remote" ;;
     # make test: real clients (curl, openssl s_client) in the HTTP tests, journals written by
-    # systemd's tools (logs-journald tests), setpriv/unshare from util-linux.
-    test) echo "ca-certificates curl openssl systemd systemd-journal-remote util-linux" ;;
+    # systemd's tools (logs-journald tests), setpriv/unshare from util-linux, headless Chromium
+    # and its WebDriver for the viewer's browser tests (tests/browser).
+    test) echo "ca-certificates curl openssl systemd systemd-journal-remote util-linux chromium chromium-driver" ;;
     # make image / image-test: the CA bundle copied into the images, curl and chroot/unshare to run
     # the exported images, openssl for the test's service-account certificate, systemd-journal-remote
     # for the journal the journald image serves in the test.

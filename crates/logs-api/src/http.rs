@@ -82,7 +82,8 @@ pub fn router(
             state.requester.clone(),
             state.config.clone(),
             state.metrics.clone(),
-        ));
+        ))
+        .merge(crate::viewer::routes());
     let protected = match auth {
         Some(auth) => protected.layer(middleware::from_fn_with_state(Arc::new(auth), require_auth)),
         None => protected,

@@ -7,7 +7,8 @@
 //!   its [`Capabilities`] and the functions listing.
 //! - [`Filter`] and [`level`]: the server-side filters (`level`, `stream`, `grep`, `regexp`)
 //!   and the one rule that tells a line's level from its text.
-//! - [`router`], [`Server`], [`serve`]: the HTTP surface every provider binary shares.
+//! - [`router`], [`Server`], [`serve`]: the HTTP surface every provider binary shares, with
+//!   the log viewer page at `/` (`docs/viewer.md`).
 //!
 //! With the `test-util` feature it also ships the conformance suite ([`conformance`]) that
 //! every backend must pass, and a raw HTTP/1.1 test client ([`testing`]).
@@ -33,6 +34,7 @@ mod server;
 pub mod testing;
 mod text;
 mod time;
+mod viewer;
 
 pub use auth::{AuthError, BasicAuth};
 pub use error::{BoxError, Error, Result};
