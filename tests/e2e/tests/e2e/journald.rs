@@ -126,5 +126,5 @@ async fn serves_the_journal_exactly_and_reports_a_vanished_directory_as_not_read
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(alive.status, 200, "the process keeps serving");
-    assert!(provider.terminate().await.success());
+    provider.terminate_cleanly().await;
 }

@@ -78,7 +78,7 @@ async fn the_kubeconfig_context_and_readiness_come_from_the_flags() {
         "the API server is gone: {}",
         ready.text()
     );
-    assert!(provider.terminate().await.success());
+    provider.terminate_cleanly().await;
 
     // A context the kubeconfig does not have stops start-up, naming it.
     let kubeconfig = crate::support::process::arg(&kube.kubeconfig());

@@ -142,9 +142,19 @@ impl ProviderProcess {
         (status, sent.elapsed())
     }
 
-    /// Sends SIGTERM and waits up to [`START_WAIT`] for the exit status.
-    pub async fn terminate(self) -> ExitStatus {
-        self.terminate_within(START_WAIT).await.0
+    /// Sends SIGTERM, waits up to [`START_WAIT`] for the exit, and checks that it is a success
+    /// (status 0).
+    ///
+    /// # Panics
+    /// When it does not exit in time or exits otherwise; its log is in the message.
+    pub async fn terminate_cleanly(self) {
+        let log = self.log.clone();
+        let (status, _) = self.terminate_within(START_WAIT).await;
+        assert!(
+            status.success(),
+            "exit status after SIGTERM: {status:?}; its log:\n{}",
+            log.lock().unwrap_or_else(|e| e.into_inner())
+        );
     }
 }
 
