@@ -41,7 +41,7 @@ bench-journald: ## journald backend vs journalctl on a 1,000,000-entry journal (
 bench-kubernetes: ## Kubernetes backend through the simulator: 10 pods x 100,000 lines, 1,000 follow streams
 	$(CARGO) bench -p logs-kubernetes --bench kube
 
-bench-loki: ## Loki backend through the Loki simulator: 1,000,000-line history, follow latency (docs/backends/loki.md)
+bench-loki: ## Loki backend through the Loki simulator: history, follow latency, Loki requests/s and RSS per follower (docs/backends/loki.md)
 	$(CARGO) bench -p logs-loki --bench loki
 
 reliability-journald: ## 1,000 follow streams for 60 s + slow/stalled clients, journald backend over real journal files

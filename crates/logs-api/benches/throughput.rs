@@ -39,6 +39,7 @@ impl Requester for Generator {
                 text: format!("2026/11/22 10:00:00 Forking fprocess. request {i} took 1.2ms"),
                 stream: None,
                 level: None,
+                source: None,
             })
         }))
         .boxed())

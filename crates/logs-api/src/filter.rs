@@ -243,6 +243,7 @@ mod tests {
             text: text.to_owned(),
             stream,
             level: None,
+            source: None,
         }
     }
 

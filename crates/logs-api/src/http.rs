@@ -454,6 +454,7 @@ mod tests {
             text: "pending".to_owned(),
             stream: None,
             level: None,
+            source: None,
         };
         futures::StreamExt::boxed(futures::stream::iter([Ok::<_, Error>(message)]))
     }

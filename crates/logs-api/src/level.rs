@@ -521,6 +521,7 @@ mod tests {
             text: "ERROR boom".into(),
             stream: None,
             level: Some("warning".into()),
+            source: None,
         };
         assert_eq!(severity_of(&m), Warning);
         m.level = Some("unknown".into());

@@ -65,6 +65,7 @@ impl MemoryRequester {
             text: text.to_owned(),
             stream: None,
             level: None,
+            source: None,
         });
     }
 
@@ -87,6 +88,7 @@ impl MemoryRequester {
             text: text.to_owned(),
             stream: Some(stream),
             level: None,
+            source: None,
         });
     }
 

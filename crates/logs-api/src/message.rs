@@ -26,8 +26,9 @@ impl OutputStream {
 
 /// One log line of one function instance.
 ///
-/// The first five fields are the Go `logs.Message`; `stream` and `level` are our optional
-/// extensions, written after them only when known (old clients ignore unknown fields).
+/// The first five fields are the Go `logs.Message`; `stream`, `level` and `source` are our
+/// optional extensions, written after them, in that order, only when set (old clients ignore
+/// unknown fields).
 /// `name`, `namespace` and `instance` are shared (`Arc<str>`) because a stream repeats them on
 /// every message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,9 +47,17 @@ pub struct Message {
     pub stream: Option<OutputStream>,
     /// A log level (`info`, `error`, …), when the backend knows.
     pub level: Option<Arc<str>>,
+    /// What produced the message when it is not a line of the function's own output:
+    /// [`Message::SOURCE_EVENT`] for a platform event (a Kubernetes Event of the function's
+    /// pods). `None` (not written) for log lines.
+    pub source: Option<&'static str>,
 }
 
 impl Message {
+    /// The `source` of a platform event (e.g. a Kubernetes Event of the function's pod), so a
+    /// client can tell events from log lines: `"source":"event"`.
+    pub const SOURCE_EVENT: &'static str = "event";
+
     /// Appends this message as one JSON object and a `\n` to `out`.
     ///
     /// Field order and string escaping follow Go's `encoding/json` with its default HTML
@@ -75,6 +84,10 @@ impl Message {
         if let Some(level) = &self.level {
             out.extend_from_slice(b",\"level\":");
             write_json_string(level, out);
+        }
+        if let Some(source) = self.source {
+            out.extend_from_slice(b",\"source\":");
+            write_json_string(source, out);
         }
         out.extend_from_slice(b"}\n");
     }
@@ -172,6 +185,7 @@ mod tests {
             text: text.to_owned(),
             stream: None,
             level: None,
+            source: None,
         }
     }
 
@@ -216,6 +230,32 @@ mod tests {
         m.stream = Some(OutputStream::Stderr);
         m.level = Some("error".into());
         assert!(line(&m).ends_with(",\"text\":\"x\",\"stream\":\"stderr\",\"level\":\"error\"}\n"));
+    }
+
+    #[test]
+    fn source_is_written_last_and_only_when_set() {
+        let plain = message("x");
+        assert!(!line(&plain).contains("source"), "{}", line(&plain));
+        let mut event = message("[event] BackOff: Back-off restarting failed container");
+        event.level = Some("warning".into());
+        event.source = Some(Message::SOURCE_EVENT);
+        assert_eq!(
+            line(&event),
+            "{\"name\":\"figlet\",\"namespace\":\"openfaas-fn\",\"instance\":\"figlet-7d9c-x2\",\
+             \"timestamp\":\"2026-01-01T00:00:00.5Z\",\"text\":\"[event] BackOff: Back-off restarting \
+             failed container\",\"level\":\"warning\",\"source\":\"event\"}\n"
+        );
+        // The five Go fields are byte-for-byte those of the same message without `source`.
+        let mut without = event.clone();
+        without.source = None;
+        let (with, without) = (line(&event), line(&without));
+        assert_eq!(
+            with.strip_suffix(",\"source\":\"event\"}\n"),
+            without.strip_suffix("}\n")
+        );
+        let v: serde_json::Value = serde_json::from_str(with.trim_end()).unwrap_or_default();
+        assert_eq!(v["source"], "event");
+        assert_eq!(v["level"], "warning");
     }
 
     #[test]

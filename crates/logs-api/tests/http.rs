@@ -23,6 +23,7 @@ fn message(text: &str) -> Message {
         text: text.to_owned(),
         stream: None,
         level: None,
+        source: None,
     }
 }
 

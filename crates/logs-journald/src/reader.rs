@@ -546,6 +546,7 @@ fn convert(request: &Request, entry: &EntryRef) -> Option<Message> {
         text,
         stream: stream(entry.get(TRANSPORT_FIELD), priority),
         level,
+        source: None,
     })
 }
 

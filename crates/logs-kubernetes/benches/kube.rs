@@ -5,6 +5,8 @@
 //! 1. History: 10 pods x 100,000 lines, one non-follow request, every message encoded as NDJSON.
 //!    CPU is the whole process (provider and simulator share it); a baseline that only reads the
 //!    same log bodies raw from the simulator is subtracted to estimate the provider's share.
+//!    Then the same history with a `grep` filter that keeps one line per pod (every line is
+//!    still read, parsed and matched in process), and with that filter and `tail=5`.
 //! 2. Memory (run first, from a clean baseline): 1,000 concurrent follow streams (each one watch plus one pod log stream) on a
 //!    function with one pod, one live line delivered to every stream.
 
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube_simulator::ContainerState;
 use logs_api::reliability::rss_kib;
-use logs_api::{Request, Requester, Timestamp};
+use logs_api::{Filter, Request, Requester, Timestamp};
 
 const PODS: usize = 10;
 const LINES: usize = 100_000;
@@ -65,16 +67,45 @@ async fn history(backend: &support::SimBackend) {
     let (base_cpu, base_wall) = (cpu() - c0, t0.elapsed());
     assert_eq!(raw, PODS * LINES);
 
+    let provider = read(backend, "no filter", Request::new("openfaas-fn", "bench"), PODS * LINES)
+        .await
+        .saturating_sub(base_cpu);
+    println!(
+        "history: provider share ~{provider:.2?} ({:.2} us/message) after the raw-read baseline {base_cpu:.2?} in {base_wall:.2?}",
+        provider.as_secs_f64() * 1e6 / (PODS * LINES) as f64
+    );
+    let mut grep = Request::new("openfaas-fn", "bench");
+    grep.filter = Filter {
+        grep: Some("line 4242 ".to_owned()),
+        ..Filter::default()
+    };
+    let provider = read(backend, "grep", grep.clone(), PODS).await.saturating_sub(base_cpu);
+    println!(
+        "history grep: provider share ~{provider:.2?} ({:.2} us/line read)",
+        provider.as_secs_f64() * 1e6 / (PODS * LINES) as f64
+    );
+    grep.tail = Some(5);
+    read(backend, "grep + tail=5", grep, 5).await;
+}
+
+/// Reads one non-follow answer to `request` to its end, encoding every message as NDJSON,
+/// checks it has `want` messages in timestamp order, prints the rate of lines read, and
+/// returns the whole process's CPU time for it.
+async fn read(
+    backend: &support::SimBackend,
+    what: &str,
+    request: Request,
+    want: usize,
+) -> Duration {
     let (c0, t0) = (cpu(), Instant::now());
-    let stream = backend
+    let mut stream = backend
         .requester
-        .query(Request::new("openfaas-fn", "bench"))
+        .query(request)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::with_capacity(1 << 20);
     let mut count = 0usize;
     let mut last = Timestamp::from_unix_nanos(0);
-    let mut stream = stream;
     while let Some(m) = stream.next().await {
         let m = m.unwrap_or_else(|e| panic!("{e}"));
         assert!(m.timestamp >= last, "history out of order");
@@ -84,17 +115,14 @@ async fn history(backend: &support::SimBackend) {
         count += 1;
     }
     let (total_cpu, wall) = (cpu() - c0, t0.elapsed());
-    assert_eq!(count, PODS * LINES);
-    let provider = total_cpu.saturating_sub(base_cpu);
+    assert_eq!(count, want, "{what}");
+    let read = PODS * LINES;
     println!(
-        "history: {count} messages from {PODS} pods in {wall:.2?} = {:.0} messages/s",
-        count as f64 / wall.as_secs_f64()
+        "history {what}: {count} messages of {read} lines from {PODS} pods in {wall:.2?} = {:.0} lines/s; CPU {total_cpu:.2?} total ({:.2} us/line)",
+        read as f64 / wall.as_secs_f64(),
+        total_cpu.as_secs_f64() * 1e6 / read as f64,
     );
-    println!(
-        "history: CPU {total_cpu:.2?} total ({:.2} us/message); raw-read baseline {base_cpu:.2?} in {base_wall:.2?}; provider share ~{provider:.2?} ({:.2} us/message)",
-        total_cpu.as_secs_f64() * 1e6 / count as f64,
-        provider.as_secs_f64() * 1e6 / count as f64
-    );
+    total_cpu
 }
 
 async fn followers(backend: &support::SimBackend) {

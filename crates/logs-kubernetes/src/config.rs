@@ -31,4 +31,42 @@ pub struct Args {
     /// the kubelet only keeps the current (and previous) container's log anyway.
     #[arg(long = "kube-max-age", env = "FAAS_LOGS_KUBE_MAX_AGE", value_parser = logs_api::parse_duration)]
     pub max_age: Option<Duration>,
+    /// Merge the Kubernetes Events of the function's pods (Scheduled, Pulling, BackOff, Killing,
+    /// Unhealthy, FailedScheduling, ...) into every answer, unless a request says events=false.
+    /// Off: only requests with events=true get them. Needs get/list/watch on events.
+    #[arg(
+        long = "kube-events",
+        env = "FAAS_LOGS_KUBE_EVENTS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub events: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn events(argv: &[&str]) -> Result<bool, clap::Error> {
+        Cli::try_parse_from(std::iter::once("logs-kubernetes").chain(argv.iter().copied()))
+            .map(|c| c.args.events)
+    }
+
+    #[test]
+    fn kube_events_is_off_unless_set() {
+        assert!(!events(&[]).unwrap_or(true));
+        assert!(events(&["--kube-events"]).unwrap_or(false));
+        assert!(events(&["--kube-events=true"]).unwrap_or(false));
+        assert!(!events(&["--kube-events=false"]).unwrap_or(true));
+        assert!(events(&["--kube-events=yes"]).is_err());
+    }
 }

@@ -1,12 +1,12 @@
 //! The live part of a follow query: watch the pods, stream each running pod's log, resume
 //! dropped streams where they stopped; pods join and leave as the label selector says.
 //!
-//! Each pod is read by its own task ([`PodReader`]) sending messages into one channel, so
-//! another per-pod source can be merged into the stream the same way.
+//! Each pod is read by its own task ([`PodReader`]) sending messages into one channel; the
+//! function's events, when asked for, are watched by one more task sending into the same
+//! channel ([`events::follow`]), which learns from this watch which pods are the function's.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::stream::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,12 +17,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::cursor::{Resume, parse_line, raw_lines};
+use crate::events::{self, LiveEvents};
 use crate::pod::{PodState, belongs_to, pod_state};
-use crate::query::{Query, Refusal, refusal};
+use crate::query::{MAX_FAILURES, Query, Refusal, backoff, refusal};
 
-/// Consecutive failed attempts to open a pod's log, or to watch the function's pods, before the
-/// response is aborted (about 13 s of retries with [`backoff`]).
-const MAX_FAILURES: u32 = 8;
 /// Messages buffered between the pod readers and the client (back-pressure beyond it).
 const BUFFER: usize = 256;
 
@@ -37,24 +35,36 @@ impl Drop for AbortOnDrop {
 
 /// Live lines of every pod of the function (present or future) until the stream is dropped,
 /// each pod's from where `known` says (its history's end); a pod not in it joined after the
-/// follow began and contributes the lines from [`Query::started`] on.
+/// follow began and contributes the lines from [`Query::started`] on. With `events`, the
+/// function's new events too, from where the history's list of them ended.
 pub(crate) fn live(
     query: Arc<Query>,
     known: HashMap<Arc<str>, Resume>,
+    events: Option<LiveEvents>,
 ) -> impl Stream<Item = Result<Message>> + Send + 'static {
     let (tx, rx) = mpsc::channel(BUFFER);
-    let guard = AbortOnDrop(tokio::spawn(supervise(query, known, tx)));
+    let guard = AbortOnDrop(tokio::spawn(supervise(query, known, events, tx)));
     futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
         rx.recv().await.map(|m| (m, (rx, guard)))
     })
 }
 
-/// Watches the function's pods and runs one reader per pod; ends when the client is gone.
+/// Watches the function's pods and runs one reader per pod (and the events' task); ends when
+/// the client is gone.
 async fn supervise(
     query: Arc<Query>,
     known: HashMap<Arc<str>, Resume>,
+    events: Option<LiveEvents>,
     tx: mpsc::Sender<Result<Message>>,
 ) {
+    // Dropped (aborting the task) when the supervisor ends or is aborted.
+    let _events = events.map(|live| {
+        AbortOnDrop(tokio::spawn(events::follow(
+            query.clone(),
+            live,
+            tx.clone(),
+        )))
+    });
     let config = watcher::Config::default().labels(&query.selector());
     // No kube `StreamBackoff`: it resets on any `Ok` item, and the watcher emits an `Ok(Init)`
     // marker before every re-list attempt, so the pause would never grow. The watcher retries
@@ -112,12 +122,14 @@ async fn supervise(
                     // sends a pod that stops matching the selector as DELETED.
                     Event::Delete(pod) => {
                         if let Some(name) = pod.metadata.name {
+                            pods.query.remove_member(&name);
                             pods.leave(&name);
                         }
                     }
                     // After a re-list, pods it did not list left while the watch was down.
                     Event::InitDone => {
                         if let Some(listed) = listed.take() {
+                            pods.query.retain_members(&listed);
                             pods.keep_only(&listed);
                         }
                     }
@@ -161,6 +173,8 @@ impl Followed {
         let Some(name) = pod.metadata.name.clone() else {
             return;
         };
+        // Whatever `instance` says: the events of the function's pods are told by this.
+        self.query.add_member(&name);
         if !self.query.request.wants_instance(&name) {
             return;
         }
@@ -238,11 +252,6 @@ impl Followed {
             }
         }
     }
-}
-
-/// The pause before retry `attempt` (0.2 s doubling to 3.2 s), for pod logs and the pod watch.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
 }
 
 /// What one pod's reader needs.

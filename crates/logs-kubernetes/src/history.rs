@@ -1,11 +1,12 @@
-//! The history part of a query: every pod's log read once, merged in timestamp order.
+//! The history part of a query: every pod's log read once, merged in timestamp order with any
+//! other messages of the function (its events), filtered, and cut to `tail`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{BoxStream, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use logs_api::{Error, Message, Result, Timestamp};
+use logs_api::{Error, Message, Result, TailBuffer, Timestamp};
 
 use crate::cursor::{Cursor, Resume, parse_line, raw_lines};
 use crate::pod::pod_state;
@@ -50,13 +51,16 @@ impl PodReader {
     }
 }
 
-/// Every pod's log, opened (so API errors surface before the response starts), not yet read.
+/// Every pod's log, opened (so API errors surface before the response starts), not yet read,
+/// and other messages to merge in.
 pub(crate) struct History {
     readers: Vec<PodReader>,
+    /// Messages from another source (the function's events), oldest first.
+    others: VecDeque<Message>,
 }
 
 /// Opens the history of every pod in `pods` (`tailLines=N` per pod when the request has a
-/// tail), each from the container [`Query::container_for`] chooses.
+/// tail and no filter), each from the container [`Query::container_for`] chooses.
 pub(crate) async fn open(query: &Arc<Query>, pods: Vec<Pod>) -> Result<History> {
     let readers = futures::future::try_join_all(pods.into_iter().map(|pod| async move {
         let name = pod.metadata.name.clone().unwrap_or_default();
@@ -73,7 +77,10 @@ pub(crate) async fn open(query: &Arc<Query>, pods: Vec<Pod>) -> Result<History> 
         })
     }))
     .await?;
-    Ok(History { readers })
+    Ok(History {
+        readers,
+        others: VecDeque::new(),
+    })
 }
 
 /// The body of one pod's log; `None` when it has none to give. Only failures of the API server
@@ -89,10 +96,14 @@ async fn open_log(
         return Ok(None);
     }
     let mut params = query.log_params(container, &Resume::default(), false);
-    params.tail_lines = query
-        .request
-        .tail
-        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    // The last N lines of each pod hold the last N across pods, but not the last N that match
+    // a filter: with one, the whole log (within `since` or the look-back) is read.
+    if query.request.filter.is_empty() {
+        params.tail_lines = query
+            .request
+            .tail
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    }
     match query.api.log_stream(name, &params).await {
         Ok(body) => Ok(Some(raw_lines(Box::pin(body)))),
         Err(e) => match refusal(&e) {
@@ -113,9 +124,15 @@ async fn open_log(
 }
 
 impl History {
-    /// The next line in timestamp order (ties: the first pod in name order, each pod's own
-    /// order kept).
-    async fn next(&mut self) -> Result<Option<(usize, Timestamp, String)>> {
+    /// Merges `messages` (oldest first) into the history.
+    pub(crate) fn with_messages(mut self, messages: Vec<Message>) -> Self {
+        self.others = messages.into();
+        self
+    }
+
+    /// The next message in timestamp order (ties: the first pod in name order, each pod's own
+    /// order kept, pod lines before other messages).
+    async fn next(&mut self, query: &Query) -> Result<Option<Message>> {
         for reader in &mut self.readers {
             reader.fill().await?;
         }
@@ -125,7 +142,18 @@ impl History {
             .enumerate()
             .filter_map(|(i, r)| r.head.as_ref().map(|(ts, _)| (*ts, i)))
             .min();
-        Ok(pick.and_then(|(_, i)| self.readers[i].head.take().map(|(ts, text)| (i, ts, text))))
+        let other = self.others.front().map(|m| m.timestamp);
+        match (pick, other) {
+            (Some((ts, _)), Some(o)) if o < ts => Ok(self.others.pop_front()),
+            (Some((_, i)), _) => {
+                let reader = &mut self.readers[i];
+                Ok(reader
+                    .head
+                    .take()
+                    .map(|(ts, text)| query.message(&reader.pod, ts, text)))
+            }
+            (None, _) => Ok(self.others.pop_front()),
+        }
     }
 
     fn resumes(&self) -> Vec<(Arc<str>, Resume)> {
@@ -135,8 +163,9 @@ impl History {
             .collect()
     }
 
-    /// The merged history; with `tail`, only the last N lines across all pods. When it ends,
-    /// each pod's position is stored in `resumes`.
+    /// The merged history, only the messages that pass the request's filter; with `tail`,
+    /// only the last N of those (memory: N messages). When it ends, each pod's position is
+    /// stored in `resumes`.
     pub(crate) fn into_stream_with(
         self,
         query: Arc<Query>,
@@ -144,11 +173,12 @@ impl History {
     ) -> impl Stream<Item = Result<Message>> + Send + 'static {
         enum State {
             Merge(History),
-            Tail(VecDeque<(usize, Timestamp, String)>, History, bool),
+            Tail(History),
+            Kept(std::vec::IntoIter<Message>),
             Done,
         }
         let state = match query.request.tail {
-            Some(_) => State::Tail(VecDeque::new(), self, false),
+            Some(_) => State::Tail(self),
             None => State::Merge(self),
         };
         futures::stream::unfold(state, move |state| {
@@ -158,48 +188,37 @@ impl History {
                 let finish = |h: &History| {
                     *resumes.lock().unwrap_or_else(|e| e.into_inner()) = Some(h.resumes());
                 };
+                let filter = &query.request.filter;
                 match state {
                     State::Done => None,
-                    State::Merge(mut h) => match h.next().await {
-                        Err(e) => Some((Err(e), State::Done)),
-                        Ok(Some((i, ts, text))) => {
-                            let m = query.message(&h.readers[i].pod, ts, text);
-                            Some((Ok(m), State::Merge(h)))
-                        }
-                        Ok(None) => {
-                            finish(&h);
-                            None
+                    State::Merge(mut h) => loop {
+                        match h.next(&query).await {
+                            Err(e) => return Some((Err(e), State::Done)),
+                            Ok(Some(m)) if filter.matches(&m) => {
+                                return Some((Ok(m), State::Merge(h)));
+                            }
+                            Ok(Some(_)) => {}
+                            Ok(None) => {
+                                finish(&h);
+                                return None;
+                            }
                         }
                     },
-                    State::Tail(mut buffer, mut h, drained) => {
-                        if !drained {
-                            let n = query.request.tail.unwrap_or(usize::MAX);
-                            loop {
-                                match h.next().await {
-                                    Err(e) => return Some((Err(e), State::Done)),
-                                    Ok(Some(line)) => {
-                                        if buffer.len() == n {
-                                            buffer.pop_front();
-                                        }
-                                        if n > 0 {
-                                            buffer.push_back(line);
-                                        }
-                                    }
-                                    Ok(None) => break,
-                                }
+                    State::Tail(mut h) => {
+                        let mut kept = TailBuffer::new(query.request.tail);
+                        loop {
+                            match h.next(&query).await {
+                                Err(e) => return Some((Err(e), State::Done)),
+                                Ok(Some(m)) if filter.matches(&m) => kept.push(m),
+                                Ok(Some(_)) => {}
+                                Ok(None) => break,
                             }
                         }
-                        match buffer.pop_front() {
-                            Some((i, ts, text)) => {
-                                let m = query.message(&h.readers[i].pod, ts, text);
-                                Some((Ok(m), State::Tail(buffer, h, true)))
-                            }
-                            None => {
-                                finish(&h);
-                                None
-                            }
-                        }
+                        finish(&h);
+                        let mut kept = kept.into_vec().into_iter();
+                        kept.next().map(|m| (Ok(m), State::Kept(kept)))
                     }
+                    State::Kept(mut kept) => kept.next().map(|m| (Ok(m), State::Kept(kept))),
                 }
             }
         })

@@ -1,12 +1,15 @@
 //! The per-request context shared by the history and follow phases of one query: the request,
-//! its pod API and label selector, and how pod log requests and messages are built.
+//! its pod API and label selector, the pods known to be the function's, how pod log requests and
+//! messages are built, and the retry policy of the API calls that follow.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
-use logs_api::{Message, Request, Timestamp};
+use logs_api::{Message, Request, Severity, Timestamp};
 
 use crate::config::Args;
 use crate::cursor::Resume;
@@ -23,19 +26,61 @@ pub(crate) struct Query {
     pub(crate) started: Timestamp,
     /// Pods already warned about (shared by all requests).
     pub(crate) warned: Arc<WarnedPods>,
+    /// Names of the pods known to carry the function's label: those listed, then those the
+    /// follow's watch brought in and has not seen leave. Whose events are the function's.
+    pub(crate) members: Mutex<HashSet<String>>,
+}
+
+/// The label faas-netes puts on a function's pods, valued with the function's name.
+pub(crate) const FUNCTION_LABEL: &str = "faas_function";
+
+/// The `level` field of each severity, shared so a message does not allocate its own.
+static LEVEL_NAMES: LazyLock<[Arc<str>; 8]> =
+    LazyLock::new(|| Severity::ALL.map(|s| Arc::from(s.name())));
+
+/// The `level` field for `severity`.
+pub(crate) fn level_name(severity: Severity) -> Arc<str> {
+    LEVEL_NAMES[usize::from(severity.number())].clone()
 }
 
 impl Query {
+    /// A log line of `pod`, with the level its text states (`logs_api::level::detect`): pod
+    /// logs have no level of their own, and the field lets a viewer colour lines.
     pub(crate) fn message(&self, pod: &Arc<str>, timestamp: Timestamp, text: String) -> Message {
         Message {
             name: self.request.name.clone(),
             namespace: self.request.namespace.clone(),
             instance: pod.clone(),
             timestamp,
+            level: logs_api::level::detect(&text).map(level_name),
             text,
             stream: None,
-            level: None,
+            source: None,
         }
+    }
+
+    /// Whether `pod` is known to carry the function's label.
+    pub(crate) fn is_member(&self, pod: &str) -> bool {
+        self.members_lock().contains(pod)
+    }
+
+    /// `pod` carries the function's label (listed, or joined the follow).
+    pub(crate) fn add_member(&self, pod: &str) {
+        self.members_lock().insert(pod.to_owned());
+    }
+
+    /// `pod` no longer carries it (deleted, or relabelled).
+    pub(crate) fn remove_member(&self, pod: &str) {
+        self.members_lock().remove(pod);
+    }
+
+    /// After a re-list: only the pods listed carry it.
+    pub(crate) fn retain_members(&self, listed: &HashSet<String>) {
+        self.members_lock().retain(|p| listed.contains(p));
+    }
+
+    fn members_lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The container of `pod` whose log is read (see [`choose_container`]); a guess or a pod
@@ -88,8 +133,21 @@ const NOTHING: &str = "faas_function,!faas_function";
 /// The label selector of a function's pods, `faas_function=<name>`; `None` unless `name` is a
 /// DNS-1123 label, so no value can add a requirement (`,`, `!=`, ` in (...)`) to the selector.
 pub(crate) fn function_selector(name: &str) -> Option<String> {
-    logs_api::is_dns1123_label(name).then(|| format!("faas_function={name}"))
+    logs_api::is_dns1123_label(name).then(|| format!("{FUNCTION_LABEL}={name}"))
 }
+
+/// Consecutive failed attempts to open a pod's log, or to watch the function's pods or events,
+/// before the response is aborted (about 13 s of retries with [`backoff`]).
+pub(crate) const MAX_FAILURES: u32 = 8;
+
+/// The pause before retry `attempt` (0.2 s doubling to 3.2 s), for pod logs and the watches.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
+}
+
+/// Page size of the lists that may be long (a namespace's events, its function pods), so
+/// memory holds one page of objects at a time.
+pub(crate) const LIST_PAGE: u32 = 500;
 
 /// How the API refused a pod log request that is no failure of the API server or kubelet.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Static checks of the Helm chart in `deploy/helm/faas-logs` (CI also runs `helm lint` and
 //! `helm template` where helm is installed): the YAML parses once template expressions are
-//! blanked out, RBAC is minimal (get/list/watch on pods and pods/log, namespaced only), the
-//! probes and env vars match what the binary serves and reads.
+//! blanked out, RBAC is minimal (get/list/watch on pods, pods/log and core events, namespaced
+//! only), the probes and env vars match what the binary serves and reads.
 
 use std::path::{Path, PathBuf};
 
@@ -115,11 +115,21 @@ fn rbac_is_minimal_and_namespaced() {
         .flat_map(|(_, docs)| docs.iter())
         .find(|d| d["kind"] == "Role")
         .unwrap_or_else(|| panic!("no Role"));
+    // Pods and their logs; core events (the provider reads `/api/v1/.../events`, not
+    // events.k8s.io), for `events=true` and --kube-events. Read-only, nothing else.
     let want: Value = serde_yaml_ng::from_str(
-        "- apiGroups: ['']\n  resources: [pods, pods/log]\n  verbs: [get, list, watch]\n",
+        "- apiGroups: ['']\n  resources: [pods, pods/log]\n  verbs: [get, list, watch]\n\
+         - apiGroups: ['']\n  resources: [events]\n  verbs: [get, list, watch]\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(role["rules"], want);
+    // Only one Role (with a RoleBinding) per namespace: no other grant hides elsewhere.
+    let roles = all
+        .iter()
+        .flat_map(|(_, docs)| docs.iter())
+        .filter(|d| d["kind"] == "Role")
+        .count();
+    assert_eq!(roles, 1);
     // The chart refuses kube-system.
     assert!(read("templates/rbac.yaml").contains("fail \"namespaces: kube-system"));
 }
@@ -157,6 +167,7 @@ fn deployment_probes_and_env_match_the_binary() {
         }
     }
     for env in [
+        "FAAS_LOGS_KUBE_EVENTS",
         "basic_auth",
         "secret_mount_path",
         "FAAS_LOGS_ALLOWED_NAMESPACES",

@@ -1,4 +1,7 @@
-//! The core conformance suite against the Kubernetes backend over the API simulator.
+//! The core conformance suite, and its filter and listing scenarios, against the Kubernetes
+//! backend over the API simulator. Pod logs cannot tell stdout from stderr, so the backend
+//! keeps `Backend::write_stream`'s default (the stream is forgotten) and the `stream` scenario
+//! checks the `422`.
 
 mod support;
 
@@ -7,3 +10,4 @@ async fn make() -> support::SimBackend {
 }
 
 logs_api::conformance_tests!(make);
+logs_api::conformance_filter_tests!(make);

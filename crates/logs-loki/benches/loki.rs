@@ -1,15 +1,21 @@
 //! The Loki backend through the real server, against the Loki simulator.
 //!
-//! Run: `cargo bench -p logs-loki --features simulator --bench loki` (`make bench-loki`).
+//! Run: `cargo bench -p logs-loki --bench loki` (`make bench-loki`).
 //! Prints:
 //! - history: messages/s for a 1,000,000-line history (4 pods, pages of 5,000) read through
 //!   `GET /system/logs`, and the simulator's own share (the same pages fetched raw), so the
 //!   provider's cost per message can be told apart;
-//! - follow: latency from a push into the simulator to the line arriving at a follow client,
-//!   p50/p99/max over 2,000 lines at 500 lines/s.
+//! - follow latency from a push into the simulator to the line arriving at a follow client,
+//!   p50/p99/max, at the default settings: 2,000 lines at 500 lines/s, 200 lines at 20 lines/s
+//!   and 10 lines at 1 line/s, for `--loki-follow-wakeup poll` (the default) and `tail`;
+//! - requests to Loki per second with 0, 20 and 200 idle follow streams (on 20 functions of
+//!   one namespace), for both wake-ups;
+//! - RSS per idle follow stream: the growth of the process's RSS with 1,000 of them (the
+//!   server's connection, the provider's stream and its place in the namespace's reader).
 //!
-//! Env: `BENCH_LINES` (1000000), `BENCH_FOLLOW_LINES` (2000). The simulator, the provider and
-//! the client each run on their own thread (the machine has 2 cores).
+//! Env: `BENCH_LINES` (1000000), `BENCH_FOLLOW_LINES` (2000), `BENCH_IDLE` (1000). The
+//! simulator, the providers and the clients each run on their own thread (the machine has 2
+//! cores).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logs_api::{Config, Server, Timestamp};
-use logs_loki::{Args, LokiRequester};
+use logs_loki::{Args, LokiRequester, Wakeup};
 use loki_simulator::Simulator;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -50,7 +56,7 @@ fn spawn_simulator() -> Arc<Simulator> {
 }
 
 /// The provider on its own single-threaded runtime (one core).
-fn spawn_provider(url: String) -> SocketAddr {
+fn spawn_provider(url: String, wakeup: Wakeup) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -62,6 +68,7 @@ fn spawn_provider(url: String) -> SocketAddr {
         rt.block_on(async move {
             let args = Args {
                 url,
+                follow_wakeup: wakeup,
                 ..Args::default()
             };
             let Ok(requester) = LokiRequester::new(&args) else {
@@ -207,9 +214,9 @@ fn history(sim: &Simulator, provider: SocketAddr, n: usize) {
     );
 }
 
-fn follow_latency(sim: &Simulator, provider: SocketAddr, n: usize) {
-    let mut tcp = send(provider, "/system/logs?name=latency&follow=true");
-    // Wait for the response head; the tail socket opens right after.
+/// Sends a follow request and reads the response head.
+fn follow(provider: SocketAddr, name: &str) -> TcpStream {
+    let mut tcp = send(provider, &format!("/system/logs?name={name}&follow=true"));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -218,9 +225,17 @@ fn follow_latency(sim: &Simulator, provider: SocketAddr, n: usize) {
         }
         head.push(byte[0]);
     }
-    std::thread::sleep(Duration::from_millis(500));
+    tcp
+}
+
+fn follow_latency(sim: &Simulator, provider: SocketAddr, wakeup: &str, n: usize, rate: u32) {
+    let name = format!("latency-{wakeup}-{rate}");
+    let mut tcp = follow(provider, &name);
+    // The follow joins the namespace's reader right after its (empty) history.
+    std::thread::sleep(Duration::from_millis(2_000));
     let lines: Vec<String> = (0..n).map(|i| format!("latency {i}")).collect();
-    let labels = labels("latency", "latency-0");
+    let pod = format!("{name}-0");
+    let labels = labels(&name, &pod);
     let reader = std::thread::spawn(move || {
         let mut arrived = Vec::with_capacity(n);
         let mut buf = vec![0u8; 64 * 1024];
@@ -240,7 +255,7 @@ fn follow_latency(sim: &Simulator, provider: SocketAddr, n: usize) {
         }
         arrived
     });
-    let every = Duration::from_micros(2_000);
+    let every = Duration::from_secs(1) / rate;
     let started = Instant::now();
     let mut pushed = Vec::with_capacity(n);
     for (i, line) in lines.iter().enumerate() {
@@ -261,25 +276,145 @@ fn follow_latency(sim: &Simulator, provider: SocketAddr, n: usize) {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "follow latency over {n} lines at 500/s (push -> client): p50 {:?}, p99 {:?}, max {:?}",
+        "follow latency ({wakeup} wake-up), {n} lines at {rate}/s (push -> client): p50 {:?}, p99 {:?}, max {:?}",
         pct(0.50),
         pct(0.99),
         lat[lat.len() - 1]
     );
 }
 
+/// Requests per second the simulator receives over `window`.
+fn loki_rate(sim: &Simulator, window: Duration) -> (f64, loki_simulator::Requests) {
+    let before = sim.requests();
+    std::thread::sleep(window);
+    let delta = sim.requests() - before;
+    (delta.total() as f64 / window.as_secs_f64(), delta)
+}
+
+fn request_rates(sim: &Simulator, provider: SocketAddr, wakeup: &str, window: Duration) {
+    let mut streams = Vec::new();
+    for total in [0usize, 20, 200] {
+        while streams.len() < total {
+            let name = format!("idle-{wakeup}-{}", streams.len() % 20);
+            streams.push(follow(provider, &name));
+        }
+        // Past their histories and joined; then the steady state.
+        std::thread::sleep(Duration::from_secs(2));
+        let (rate, delta) = loki_rate(sim, window);
+        println!(
+            "{total} idle follow streams ({wakeup} wake-up): {rate:.1} requests/s to Loki ({} query_range, {} tails opened, {} refused in {window:?})",
+            delta.query_range, delta.tails_opened, delta.tails_refused
+        );
+    }
+    drop(streams);
+    // Wait for the namespace's reader to stop.
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn idle_rss(provider: SocketAddr, count: usize) {
+    let _ = rlimit::increase_nofile_limit(2 * count as u64 + 512);
+    // Warm up the allocator and the runtime with a few streams first.
+    let warm: Vec<TcpStream> = (0..20).map(|_| follow(provider, "rss")).collect();
+    std::thread::sleep(Duration::from_millis(1_000));
+    let before = logs_api::reliability::rss_kib();
+    let fds_before = logs_api::reliability::open_fds();
+    let streams: Vec<TcpStream> = (0..count).map(|_| follow(provider, "rss")).collect();
+    let fds_connected = logs_api::reliability::open_fds();
+    // Idle query_range connections leave the pool after 3 s.
+    std::thread::sleep(Duration::from_millis(4_000));
+    let after = logs_api::reliability::rss_kib();
+    let fds_after = logs_api::reliability::open_fds();
+    println!(
+        "{count} idle follow streams: RSS {before} KiB -> {after} KiB, {:.1} KiB per stream (server connection + provider); open fds {fds_before} -> {fds_connected} just connected -> {fds_after} settled (each stream has both ends in this process)",
+        (after.saturating_sub(before)) as f64 / count as f64
+    );
+    drop((warm, streams));
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// The provider's own share: `count` follow streams taken straight from the requester (no
+/// HTTP), each read by a task, parked in the namespace's reader.
+fn idle_rss_provider_only(url: String, count: usize) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async move {
+        use futures::StreamExt;
+        use logs_api::Requester;
+        let args = Args {
+            url,
+            ..Args::default()
+        };
+        let requester = LokiRequester::new(&args).unwrap_or_else(|e| panic!("{e}"));
+        let mut tasks = Vec::with_capacity(count + 20);
+        let open = |tasks: &mut Vec<tokio::task::JoinHandle<()>>, stream: logs_api::LogStream| {
+            let mut stream = stream;
+            tasks.push(tokio::spawn(async move { while stream.next().await.is_some() {} }));
+        };
+        let mut request = logs_api::Request::new("openfaas-fn", "rss-direct");
+        request.follow = true;
+        for _ in 0..20 {
+            let s = requester.query(request.clone()).await.unwrap_or_else(|e| panic!("{}", e.chain()));
+            open(&mut tasks, s);
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let before = logs_api::reliability::rss_kib();
+        for _ in 0..count {
+            let s = requester.query(request.clone()).await.unwrap_or_else(|e| panic!("{}", e.chain()));
+            open(&mut tasks, s);
+        }
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        let after = logs_api::reliability::rss_kib();
+        println!(
+            "{count} idle follow streams without HTTP: RSS {before} KiB -> {after} KiB, {:.2} KiB per stream (the provider's share)",
+            (after.saturating_sub(before)) as f64 / count as f64
+        );
+        for t in tasks {
+            t.abort();
+        }
+    });
+}
+
+/// Whether `section` was asked for in `BENCH_ONLY` (a comma list; unset: every section).
+fn wanted(section: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
+}
+
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (lines, follow) = if quick {
-        (20_000, 200)
+    let (lines, follow_lines, idle, window) = if quick {
+        (20_000, 200, 50, Duration::from_secs(1))
     } else {
         (
             env_usize("BENCH_LINES", 1_000_000),
             env_usize("BENCH_FOLLOW_LINES", 2_000),
+            env_usize("BENCH_IDLE", 1_000),
+            Duration::from_secs(5),
         )
     };
     let sim = spawn_simulator();
-    let provider = spawn_provider(sim.url());
-    history(&sim, provider, lines);
-    follow_latency(&sim, provider, follow);
+    let poll = spawn_provider(sim.url(), Wakeup::Poll);
+    let tail = spawn_provider(sim.url(), Wakeup::Tail);
+    // Before the history fills the heap.
+    if wanted("rss") {
+        idle_rss(poll, idle);
+        idle_rss_provider_only(sim.url(), idle);
+    }
+    if wanted("rates") {
+        request_rates(&sim, poll, "poll", window);
+        request_rates(&sim, tail, "tail", window);
+    }
+    if wanted("latency") {
+        for (provider, wakeup) in [(poll, "poll"), (tail, "tail")] {
+            follow_latency(&sim, provider, wakeup, follow_lines, 500);
+            follow_latency(&sim, provider, wakeup, follow_lines / 10, 20);
+            follow_latency(&sim, provider, wakeup, (follow_lines / 200).max(2), 1);
+        }
+    }
+    if wanted("history") {
+        history(&sim, poll, lines);
+    }
 }

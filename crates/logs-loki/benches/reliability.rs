@@ -1,8 +1,8 @@
 //! Reliability of the Loki backend under load (`docs/reliability.md`), over the Loki simulator
-//! (per follow stream a `query_range` history and a tail websocket): 1,000 follow streams for
-//! 60 s, then slow and stalled clients.
+//! (per follow stream a `query_range` history, then the namespace's shared reader): 1,000
+//! follow streams for 60 s, then slow and stalled clients.
 //!
-//! Run: `cargo bench -p logs-loki --features simulator --bench reliability`
+//! Run: `cargo bench -p logs-loki --bench reliability`
 //! (`make reliability-loki`). Env: `LOAD_STREAMS` (1000), `LOAD_SECONDS` (60), `LOAD_RATE`
 //! lines/s (20), `SLOW_LINES` (100000).
 

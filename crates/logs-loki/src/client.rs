@@ -53,6 +53,12 @@ pub enum LokiError {
     /// More lines share one timestamp than a page holds, so paging cannot move past them.
     #[error("more than --loki-page-size ({0}) lines share one timestamp; raise it")]
     PageTooSmall(usize),
+    /// No answer from Loki for `--loki-stall-timeout`.
+    #[error("no answer from Loki for {0:?} (--loki-stall-timeout)")]
+    Stalled(Duration),
+    /// The namespace's shared reader gave up; this is why.
+    #[error("following the namespace failed: {0}")]
+    Feed(std::sync::Arc<str>),
 }
 
 impl LokiError {
@@ -64,7 +70,10 @@ impl LokiError {
             LokiError::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
-            LokiError::Decode(_) | LokiError::PageTooSmall(_) => false,
+            LokiError::Decode(_)
+            | LokiError::PageTooSmall(_)
+            | LokiError::Stalled(_)
+            | LokiError::Feed(_) => false,
         }
     }
 }
@@ -114,8 +123,10 @@ impl Loki {
             .enable_http1()
             .wrap_connector(http);
         // Queries come in bursts (a page, then the client drains it); idle connections are
-        // closed soon after so that a quiet provider holds no sockets to Loki.
+        // closed soon after so that a quiet provider holds no sockets to Loki (the pool needs a
+        // timer for that, or idle connections stay until they are next looked at).
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(3))
             .pool_max_idle_per_host(32)
             .build(connector);

@@ -86,22 +86,85 @@ pub struct Args {
         value_parser = logs_api::parse_duration
     )]
     pub request_timeout: Duration,
-    /// Failed attempts in a row (query pages or tail reconnects) before a stream gives up and
-    /// the response is aborted. Waits between attempts grow from 100 ms to 5 s.
+    /// Failed attempts in a row (query pages, or reads of a followed namespace) before a
+    /// stream gives up and the response is aborted. Waits between attempts grow from 100 ms to
+    /// 5 s, with jitter.
     #[arg(
         long = "loki-retries",
         env = "FAAS_LOGS_LOKI_RETRIES",
         default_value_t = 10
     )]
     pub retries: u32,
-    /// Seconds Loki holds live lines back before sending them on the tail (`delay_for`, 0-5),
-    /// so that lines ingested a little late still arrive in order.
+    /// How far behind now the live part of a follow reads (e.g. `1s`, `500ms`; a bare number
+    /// is seconds; default 1s, at most 60s). Lines that reach Loki later than this after their
+    /// own timestamp are not delivered while following; each second more is a second more of
+    /// latency.
+    #[arg(
+        long = "loki-follow-delay",
+        env = "FAAS_LOGS_LOKI_FOLLOW_DELAY",
+        value_parser = parse_delay
+    )]
+    pub follow_delay: Option<Duration>,
+    /// The old name of `--loki-follow-delay` (seconds), still accepted.
     #[arg(
         long = "loki-tail-delay",
         env = "FAAS_LOGS_LOKI_TAIL_DELAY",
-        default_value_t = 0
+        value_parser = parse_delay,
+        hide = true
     )]
-    pub tail_delay: u8,
+    pub tail_delay: Option<Duration>,
+    /// How often a followed namespace is read from Loki: one `query_range` per interval per
+    /// namespace with followers, however many functions and clients follow it.
+    #[arg(
+        long = "loki-poll-interval",
+        env = "FAAS_LOGS_LOKI_POLL_INTERVAL",
+        default_value = "250ms",
+        value_parser = logs_api::parse_duration
+    )]
+    pub poll_interval: Duration,
+    /// What makes the reader of a followed namespace ask Loki again: `poll`, every
+    /// `--loki-poll-interval`; or `tail`, a Loki tail websocket per followed namespace that
+    /// signals new lines (it carries none of them itself), with a poll every 5 s besides and
+    /// polls every `--loki-poll-interval` while Loki refuses the tail.
+    #[arg(
+        long = "loki-follow-wakeup",
+        env = "FAAS_LOGS_LOKI_FOLLOW_WAKEUP",
+        value_enum,
+        default_value_t = Wakeup::Poll
+    )]
+    pub follow_wakeup: Wakeup,
+    /// How long following may go without a successful answer from Loki before the follow
+    /// streams of that namespace are aborted (they cannot be made whole any more).
+    #[arg(
+        long = "loki-stall-timeout",
+        env = "FAAS_LOGS_LOKI_STALL_TIMEOUT",
+        default_value = "30s",
+        value_parser = logs_api::parse_duration
+    )]
+    pub stall_timeout: Duration,
+}
+
+/// What makes a followed namespace's reader ask Loki again (`--loki-follow-wakeup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Wakeup {
+    /// Every `--loki-poll-interval`.
+    Poll,
+    /// When a Loki tail websocket on the namespace shows new lines (one tail per followed
+    /// namespace, counted against Loki's `max_concurrent_tail_requests`).
+    Tail,
+}
+
+/// The default of `--loki-follow-delay`.
+pub(crate) const DEFAULT_FOLLOW_DELAY: Duration = Duration::from_secs(1);
+/// The longest `--loki-follow-delay`.
+const MAX_FOLLOW_DELAY: Duration = Duration::from_secs(60);
+
+/// A delay as a duration (`1s`, `500ms`) or, as `--loki-tail-delay` took it, whole seconds.
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => logs_api::parse_duration(s),
+    }
 }
 
 impl Default for Args {
@@ -120,7 +183,11 @@ impl Default for Args {
             look_back: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(30),
             retries: 10,
-            tail_delay: 0,
+            follow_delay: None,
+            tail_delay: None,
+            poll_interval: Duration::from_millis(250),
+            follow_wakeup: Wakeup::Poll,
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -192,7 +259,10 @@ pub struct Config {
     pub(crate) look_back: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) retries: u32,
-    pub(crate) tail_delay: u8,
+    pub(crate) follow_delay: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) follow_wakeup: Wakeup,
+    pub(crate) stall_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -238,9 +308,28 @@ impl Config {
                 "--loki-page-size must be at least 1",
             ));
         }
-        if args.tail_delay > 5 {
+        let follow_delay = match (args.follow_delay, args.tail_delay) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::OutOfRange(
+                    "--loki-tail-delay is the old name of --loki-follow-delay: give only one",
+                ));
+            }
+            (Some(d), None) | (None, Some(d)) => d,
+            (None, None) => DEFAULT_FOLLOW_DELAY,
+        };
+        if follow_delay > MAX_FOLLOW_DELAY {
             return Err(ConfigError::OutOfRange(
-                "--loki-tail-delay must be 0 to 5 seconds (Loki's limit)",
+                "--loki-follow-delay must be at most 60s",
+            ));
+        }
+        if args.poll_interval < Duration::from_millis(10) {
+            return Err(ConfigError::OutOfRange(
+                "--loki-poll-interval must be at least 10ms",
+            ));
+        }
+        if args.stall_timeout.is_zero() {
+            return Err(ConfigError::OutOfRange(
+                "--loki-stall-timeout must be longer than zero",
             ));
         }
         if args.look_back.is_zero() {
@@ -273,7 +362,10 @@ impl Config {
             look_back: args.look_back,
             request_timeout: args.request_timeout,
             retries: args.retries,
-            tail_delay: args.tail_delay,
+            follow_delay,
+            poll_interval: args.poll_interval,
+            follow_wakeup: args.follow_wakeup,
+            stall_timeout: args.stall_timeout,
         })
     }
 }
@@ -437,9 +529,40 @@ mod tests {
     #[test]
     fn ranges_are_checked() {
         assert!(with(|a| a.page_size = 0).is_err());
-        assert!(with(|a| a.tail_delay = 6).is_err());
         assert!(with(|a| a.look_back = Duration::ZERO).is_err());
-        assert!(with(|a| a.tail_delay = 5).is_ok());
+        assert!(with(|a| a.follow_delay = Some(Duration::from_secs(61))).is_err());
+        assert!(with(|a| a.poll_interval = Duration::from_millis(5)).is_err());
+        assert!(with(|a| a.stall_timeout = Duration::ZERO).is_err());
+        let c = with(|a| a.follow_delay = Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(c.follow_delay, Duration::from_secs(60));
+        assert_eq!(with(|_| {}).unwrap().follow_delay, DEFAULT_FOLLOW_DELAY);
+    }
+
+    #[test]
+    fn the_old_tail_delay_flag_still_sets_the_follow_delay() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |argv: &[&str]| {
+            let mut full = vec!["logs-loki"];
+            full.extend_from_slice(argv);
+            Config::from_args(&Cli::try_parse_from(full).unwrap().args)
+        };
+        // The old flag took whole seconds; a bare number still means seconds.
+        let c = parse(&["--loki-tail-delay", "3"]).unwrap();
+        assert_eq!(c.follow_delay, Duration::from_secs(3));
+        let c = parse(&["--loki-follow-delay", "1500ms"]).unwrap();
+        assert_eq!(c.follow_delay, Duration::from_millis(1500));
+        let c = parse(&["--loki-follow-delay", "2"]).unwrap();
+        assert_eq!(c.follow_delay, Duration::from_secs(2));
+        let e = parse(&["--loki-follow-delay", "1s", "--loki-tail-delay", "2"])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("give only one"), "{e}");
+        assert!(Cli::try_parse_from(["logs-loki", "--loki-follow-delay", "soon"]).is_err());
     }
 
     #[test]

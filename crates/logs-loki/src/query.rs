@@ -84,6 +84,21 @@ pub fn selector_for(
     q
 }
 
+/// The selector of a namespace's shared live reader: every function's lines in `namespace`,
+/// `{function=~".+",namespace="ns"}`. Streams without the function label are not functions'
+/// and stay out.
+pub fn namespace_selector(labels: &LabelNames, namespace: &str) -> String {
+    let mut q = String::with_capacity(64);
+    q.push('{');
+    q.push_str(&labels.function);
+    q.push_str("=~\".+\",");
+    q.push_str(&labels.namespace);
+    q.push('=');
+    push_quoted(&mut q, namespace);
+    q.push('}');
+    q
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -151,6 +166,24 @@ mod tests {
         assert_eq!(
             q,
             r#"{faas_function="figlet",namespace="openfaas-fn",pod="figlet-7d9-x2"}"#
+        );
+    }
+
+    #[test]
+    fn namespace_selector_reads_every_function_of_one_namespace() {
+        let q = namespace_selector(&names(), "openfaas-fn");
+        assert_eq!(q, r#"{faas_function=~".+",namespace="openfaas-fn"}"#);
+        let q = namespace_selector(&names(), "x\",namespace=~\".*");
+        assert_eq!(
+            parse(&q).unwrap(),
+            [
+                ("faas_function".to_owned(), "=~".to_owned(), ".+".to_owned()),
+                (
+                    "namespace".to_owned(),
+                    "=".to_owned(),
+                    "x\",namespace=~\".*".to_owned()
+                )
+            ]
         );
     }
 

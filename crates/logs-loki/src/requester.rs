@@ -6,11 +6,14 @@ use logs_api::{Error, LogStream, Request, Requester};
 
 use crate::client::Loki;
 use crate::config::{Args, Config, ConfigError};
+use crate::feed::Feeds;
 use crate::stream::LokiStream;
 
 /// Answers log requests from Loki.
 pub struct LokiRequester {
     loki: Arc<Loki>,
+    /// The shared live readers, one per followed namespace.
+    feeds: Arc<Feeds>,
     config: Arc<Config>,
 }
 
@@ -30,8 +33,10 @@ impl LokiRequester {
     /// [`ConfigError::Tls`] when no CA certificate can be loaded for an `https` URL.
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
         let config = Arc::new(config);
+        let loki = Arc::new(Loki::new(config.clone())?);
         Ok(LokiRequester {
-            loki: Arc::new(Loki::new(config.clone())?),
+            feeds: Arc::new(Feeds::new(loki.clone(), config.clone())),
+            loki,
             config,
         })
     }
@@ -40,9 +45,14 @@ impl LokiRequester {
 #[async_trait::async_trait]
 impl Requester for LokiRequester {
     async fn query(&self, request: Request) -> Result<LogStream, Error> {
-        LokiStream::new(self.loki.clone(), self.config.clone(), request)
-            .prime()
-            .await
+        LokiStream::new(
+            self.loki.clone(),
+            self.feeds.clone(),
+            self.config.clone(),
+            request,
+        )
+        .prime()
+        .await
     }
 
     /// Ready when Loki answers `GET /loki/api/v1/labels` for our tenant and credentials.

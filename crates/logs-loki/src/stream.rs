@@ -1,30 +1,31 @@
-//! The answer to one request: history through `query_range`, then (for `follow`) the tail
-//! websocket, as one pull-based state machine.
+//! The answer to one request: history through `query_range`, then (for `follow`) the lines of
+//! the namespace's shared live reader ([`crate::feed`]), as one pull-based state machine.
 //!
-//! Memory is bounded by one Loki page (`--loki-page-size`) or one tail frame: a page is fetched
-//! only when the previous one has been taken by the client. Dropping the stream drops the
-//! in-flight request or the websocket with it.
+//! Memory is bounded by one Loki page (`--loki-page-size`): a page is fetched only when the
+//! previous one has been taken by the client, and the live queue is bounded by the feed.
+//! Dropping the stream drops the in-flight request and leaves the feed.
 //!
 //! - `tail=N` with N up to a page: one `direction=backward&limit=N` query, reversed.
 //! - larger N: a backward pass that only counts, to find the timestamp of the N-th newest line
 //!   (and which lines at exactly that timestamp are among the N), then a forward pass from it.
 //! - otherwise: forward pages from `since` (or the look-back bound).
-//! - follow: a forward catch-up from the last delivered line to now, then the tail websocket
-//!   from there; when the socket drops (Loki closes it after `tail_max_duration`, or a
-//!   restart), the same catch-up and a new socket. The [`Cursor`] skips what was delivered.
+//! - follow: join the namespace's feed: a forward catch-up of this function's lines from the
+//!   end of the history to the feed's position, then the feed's lines. A follower that falls
+//!   behind the feed catches up the same way. The [`Cursor`] skips what was delivered.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use logs_api::{Error, LogStream, Message, Request, Timestamp};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::client::{Direction, Loki, LokiError, TailSocket};
+use crate::backoff::backoff;
+use crate::client::{Direction, Loki, LokiError};
 use crate::config::Config;
 use crate::cursor::{Cursor, EntryId, LineHasher};
-use crate::wire::{Decoded, Entry, Expect, decode_query_range, decode_tail_frame};
+use crate::feed::{Feeds, Subscription, Taken};
+use crate::pages::{Page, fetch_page};
+use crate::wire::{Entry, Expect};
 
 /// Retries before the first byte (100 + 200 + 400 ms of waiting at most).
 const PRIME_RETRIES: u32 = 3;
@@ -41,14 +42,24 @@ enum Phase {
         start: i64,
         end: i64,
         only_at: Option<(i64, Vec<EntryId>)>,
-        live: bool,
+        then: Then,
     },
-    /// Open the tail websocket from the cursor.
-    Connect,
-    /// Read frames from the websocket.
-    Tail(Box<Tail>),
+    /// Join (again) the namespace's shared reader and catch up to its position.
+    Join,
+    /// Take the shared reader's lines.
+    Live,
     /// Nothing more.
     Done,
+}
+
+/// What a finished forward window was.
+#[derive(Clone, Copy)]
+enum Then {
+    /// The history: the stream ends, or joins the feed.
+    History,
+    /// A catch-up to the feed's position; `clean` when nothing at or after its end has been
+    /// handed out by the feed yet.
+    Live { clean: bool },
 }
 
 struct Count {
@@ -62,6 +73,7 @@ struct Count {
 /// The state of one answer.
 pub(crate) struct LokiStream {
     loki: Arc<Loki>,
+    feeds: Arc<Feeds>,
     config: Arc<Config>,
     request: Request,
     query: String,
@@ -69,16 +81,28 @@ pub(crate) struct LokiStream {
     start: i64,
     /// End of the history window (exclusive): the request's arrival.
     end: i64,
+    /// Where following starts: the end of the history, or `since` if later.
+    live_from: i64,
+    /// The place in the namespace's feed, once following.
+    subscription: Option<Subscription>,
     phase: Phase,
     ready: VecDeque<Entry>,
     cursor: Cursor,
     /// Identifies lines at cut points (the same keys as the cursor's).
     hasher: LineHasher,
     failures: u32,
+    /// When a step last succeeded: a follow gives up on Loki once it has had no answer for
+    /// `--loki-stall-timeout`, however long each request may take.
+    last_answer: std::time::Instant,
 }
 
 impl LokiStream {
-    pub(crate) fn new(loki: Arc<Loki>, config: Arc<Config>, request: Request) -> Self {
+    pub(crate) fn new(
+        loki: Arc<Loki>,
+        feeds: Arc<Feeds>,
+        config: Arc<Config>,
+        request: Request,
+    ) -> Self {
         let query = crate::query::selector(&config.labels, &request);
         let end = Timestamp::now().unix_nanos();
         let look_back = i64::try_from(config.look_back.as_nanos()).unwrap_or(i64::MAX);
@@ -100,22 +124,27 @@ impl LokiStream {
                 start,
                 end,
                 only_at: None,
-                live: false,
+                then: Then::History,
             },
         };
+        let live_from = request.since.map_or(end, |s| s.unix_nanos().max(end));
         let hasher = LineHasher::default();
         LokiStream {
             loki,
+            feeds,
             config,
             request,
             query,
             start,
             end,
+            live_from,
+            subscription: None,
             phase,
             ready: VecDeque::new(),
             cursor: Cursor::at(start, hasher.clone()),
             hasher,
             failures: 0,
+            last_answer: std::time::Instant::now(),
         }
     }
 
@@ -130,6 +159,7 @@ impl LokiStream {
             }
             tokio::time::sleep(backoff(failures)).await;
         }
+        self.last_answer = std::time::Instant::now();
         Ok(futures::stream::unfold(
             self,
             |mut s| async move { s.next().await.map(|item| (item, s)) },
@@ -145,24 +175,23 @@ impl LokiStream {
             if matches!(self.phase, Phase::Done) {
                 return None;
             }
-            if let Err(e) = self.step().await {
-                self.failures += 1;
-                if !e.is_transient() || self.failures > self.config.retries {
-                    tracing::error!(
-                        query = %self.query,
-                        failures = self.failures,
-                        error = %e,
-                        "Loki failed; giving up on the stream."
-                    );
-                    self.phase = Phase::Done;
-                    return Some(Err(backend_error(&self.query, e)));
-                }
-                let wait = backoff(self.failures);
-                tracing::warn!(query = %self.query, error = %e, ?wait, "Loki failed; retrying.");
-                tokio::time::sleep(wait).await;
-                if matches!(self.phase, Phase::Connect) {
-                    // Lines may have come while we could not connect.
-                    self.catch_up();
+            match self.step().await {
+                Ok(()) => self.last_answer = std::time::Instant::now(),
+                Err(e) => {
+                    self.failures += 1;
+                    if !e.is_transient() || self.failures > self.config.retries {
+                        tracing::error!(
+                            query = %self.query,
+                            failures = self.failures,
+                            error = %e,
+                            "Loki failed; giving up on the stream."
+                        );
+                        self.phase = Phase::Done;
+                        return Some(Err(backend_error(&self.query, e)));
+                    }
+                    let wait = backoff(self.failures);
+                    tracing::warn!(query = %self.query, error = %e, ?wait, "Loki failed; retrying.");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -179,104 +208,84 @@ impl LokiStream {
             text: entry.line,
             stream: entry.info.stream,
             level: entry.info.level.clone(),
+            source: None,
         }
     }
 
     fn expect(&self) -> Expect<'_> {
-        expect(&self.config, &self.request)
+        Expect {
+            labels: &self.config.labels,
+            name: Some(&self.request.name),
+            namespace: &self.request.namespace,
+            instance: self.request.instance.as_deref(),
+        }
     }
-}
 
-fn expect<'a>(config: &'a Config, request: &'a Request) -> Expect<'a> {
-    Expect {
-        labels: &config.labels,
-        name: &request.name,
-        namespace: &request.namespace,
-        instance: request.instance.as_deref(),
+    /// A page of this request's own selector. The request's future is boxed, so that an idle
+    /// follow (parked in the live phase) does not carry room for it: a thousand idle follows
+    /// would otherwise hold a thousand unused HTTP request futures.
+    ///
+    /// A follow waits for it at most what is left of `--loki-stall-timeout` since its last
+    /// answer: a follow must end as failed, not hang, when Loki stops answering (a history
+    /// ends at the stream deadline anyway).
+    async fn page(
+        &self,
+        start: i64,
+        end: i64,
+        limit: usize,
+        direction: Direction,
+    ) -> Result<Page, LokiError> {
+        let fetch = Box::pin(fetch_page(
+            &self.loki,
+            &self.query,
+            self.expect(),
+            start,
+            end,
+            limit,
+            direction,
+        ));
+        if !self.request.follow {
+            return fetch.await;
+        }
+        let stall = self.config.stall_timeout;
+        tokio::time::timeout(stall.saturating_sub(self.last_answer.elapsed()), fetch)
+            .await
+            .unwrap_or(Err(LokiError::Stalled(stall)))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn fetch_page(
-    loki: &Loki,
-    config: &Config,
-    request: &Request,
-    query: &str,
-    start: i64,
-    end: i64,
-    limit: usize,
-    direction: Direction,
-) -> Result<Page, LokiError> {
-    if start >= end {
-        // An empty window (e.g. `since` in the future): Loki would refuse it with a 400.
-        return Ok(Page {
-            entries: Vec::new(),
-            full: false,
-        });
-    }
-    let body = loki
-        .query_range(query, start, end, limit, direction)
-        .await?;
-    let decoded = decode_query_range(&body, expect(config, request))?;
-    let Decoded {
-        mut entries,
-        foreign,
-        ..
-    } = decoded;
-    if foreign > 0 {
-        tracing::warn!(%query, foreign, "Loki returned lines of other streams; skipped them.");
-    }
-    // Loki orders lines only within a stream; merge the streams (stable, so each stream's
-    // own order of equal timestamps is kept).
-    match direction {
-        Direction::Forward => entries.sort_by_key(|e| e.ts),
-        Direction::Backward => entries.sort_by_key(|e| std::cmp::Reverse(e.ts)),
-    }
-    Ok(Page {
-        full: entries.len() + foreign >= limit,
-        entries,
-    })
 }
 
 impl LokiStream {
-    /// History is over (or a catch-up finished): continue with follow, or end.
-    fn after_window(&mut self, end: i64) {
-        self.cursor.raise_floor(end);
-        self.phase = if self.request.follow {
-            Phase::Connect
-        } else {
-            Phase::Done
+    /// A forward window is done.
+    fn after_window(&mut self, end: i64, then: Then) {
+        self.phase = match then {
+            Then::History => {
+                // Everything before the request (or `since`) was history.
+                self.cursor.raise_floor(end.max(self.live_from));
+                if self.request.follow {
+                    Phase::Join
+                } else {
+                    Phase::Done
+                }
+            }
+            Then::Live { clean } => {
+                if clean {
+                    self.cursor.raise_floor(end);
+                }
+                Phase::Live
+            }
         };
     }
 
-    /// A forward read from the cursor to now, then a new tail socket.
-    fn catch_up(&mut self) {
-        self.phase = Phase::Forward {
-            start: self.cursor.ts(),
-            // Loki's clock may run ahead of ours; the window must not be empty.
-            end: Timestamp::now().unix_nanos().max(self.cursor.ts() + 1),
-            only_at: None,
-            live: true,
-        };
-    }
-
-    /// One Loki round trip; fills `ready` or moves to the next phase.
+    /// One Loki round trip (or one wait for the feed); fills `ready` or moves to the next
+    /// phase.
     async fn step(&mut self) -> Result<(), LokiError> {
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Done => Ok(()),
             Phase::Newest { limit } => {
                 if limit > 0 {
-                    let page = match fetch_page(
-                        &self.loki,
-                        &self.config,
-                        &self.request,
-                        &self.query,
-                        self.start,
-                        self.end,
-                        limit,
-                        Direction::Backward,
-                    )
-                    .await
+                    let page = match self
+                        .page(self.start, self.end, limit, Direction::Backward)
+                        .await
                     {
                         Ok(page) => page,
                         Err(e) => {
@@ -290,22 +299,19 @@ impl LokiStream {
                         }
                     }
                 }
-                self.after_window(self.end);
+                self.after_window(self.end, Then::History);
                 self.failures = 0;
                 Ok(())
             }
             Phase::Count(mut count) => {
-                let page = match fetch_page(
-                    &self.loki,
-                    &self.config,
-                    &self.request,
-                    &self.query,
-                    self.start,
-                    count.end,
-                    self.config.page_size,
-                    Direction::Backward,
-                )
-                .await
+                let page = match self
+                    .page(
+                        self.start,
+                        count.end,
+                        self.config.page_size,
+                        Direction::Backward,
+                    )
+                    .await
                 {
                     Ok(page) => page,
                     Err(e) => {
@@ -331,7 +337,7 @@ impl LokiStream {
                             start: count.run_ts,
                             end: self.end,
                             only_at: Some((count.run_ts, std::mem::take(&mut count.run))),
-                            live: false,
+                            then: Then::History,
                         };
                         return Ok(());
                     }
@@ -342,7 +348,7 @@ impl LokiStream {
                         start: self.start,
                         end: self.end,
                         only_at: None,
-                        live: false,
+                        then: Then::History,
                     };
                     return Ok(());
                 }
@@ -357,19 +363,11 @@ impl LokiStream {
                 start,
                 end,
                 mut only_at,
-                live,
+                then,
             } => {
-                let page = match fetch_page(
-                    &self.loki,
-                    &self.config,
-                    &self.request,
-                    &self.query,
-                    start,
-                    end,
-                    self.config.page_size,
-                    Direction::Forward,
-                )
-                .await
+                let page = match self
+                    .page(start, end, self.config.page_size, Direction::Forward)
+                    .await
                 {
                     Ok(page) => page,
                     Err(e) => {
@@ -377,7 +375,7 @@ impl LokiStream {
                             start,
                             end,
                             only_at,
-                            live,
+                            then,
                         };
                         return Err(e);
                     }
@@ -409,115 +407,71 @@ impl LokiStream {
                             start: last,
                             end,
                             only_at,
-                            live,
+                            then,
                         };
                     }
-                    _ => self.after_window(end),
+                    _ => self.after_window(end, then),
                 }
                 Ok(())
             }
-            Phase::Connect => {
-                let socket = self
-                    .loki
-                    .tail(
-                        &self.query,
-                        self.cursor.ts(),
-                        self.config.page_size,
-                        self.config.tail_delay,
-                    )
-                    .await;
-                match socket {
-                    Ok(socket) => {
-                        self.phase = Phase::Tail(Box::new(Tail {
-                            socket,
-                            opened: std::time::Instant::now(),
-                            frames: 0,
-                        }));
-                        Ok(())
+            Phase::Join => {
+                let subscription = self.subscription.get_or_insert_with(|| {
+                    self.feeds
+                        .subscribe(&self.request.namespace, &self.request.name)
+                });
+                let position = subscription.join()?;
+                // What lies between our cursor and the feed's position, we read ourselves.
+                self.phase = if position.end > self.cursor.ts() {
+                    Phase::Forward {
+                        start: self.cursor.ts(),
+                        end: position.end,
+                        only_at: None,
+                        then: Then::Live {
+                            clean: position.clean,
+                        },
                     }
-                    Err(e) => {
-                        self.phase = Phase::Connect;
-                        Err(e)
-                    }
-                }
+                } else {
+                    Phase::Live
+                };
+                Ok(())
             }
-            Phase::Tail(mut tail) => {
-                let frame = tail.socket.next().await;
-                match frame {
-                    Some(Ok(WsMessage::Text(text))) => {
-                        let decoded = decode_tail_frame(text.as_str(), self.expect())?;
-                        self.failures = 0;
-                        tail.frames += 1;
-                        let mut entries = decoded.entries;
-                        entries.sort_by_key(|e| e.ts);
-                        for entry in entries {
-                            if self.cursor.take(&entry) {
-                                self.ready.push_back(entry);
+            Phase::Live => {
+                let Some(subscription) = &self.subscription else {
+                    self.phase = Phase::Join;
+                    return Ok(());
+                };
+                match subscription.take()? {
+                    Taken::Lines(batches) => {
+                        let instance = self.request.instance.as_deref();
+                        for batch in batches {
+                            for entry in batch.iter() {
+                                if instance.is_none_or(|i| &*entry.info.instance == i)
+                                    && self.cursor.take(entry)
+                                {
+                                    self.ready.push_back(entry.clone());
+                                }
                             }
                         }
-                        if decoded.foreign > 0 {
-                            tracing::warn!(query = %self.query, foreign = decoded.foreign, "Loki tail sent lines of other streams; skipped them.");
-                        }
-                        if decoded.dropped > 0 {
-                            // Loki could not send us everything; read it back from the cursor.
-                            tracing::warn!(query = %self.query, dropped = decoded.dropped, "Loki dropped tail lines; catching up with query_range.");
-                            self.catch_up();
-                        } else {
-                            self.phase = Phase::Tail(tail);
-                        }
-                        Ok(())
+                        self.phase = Phase::Live;
                     }
-                    Some(Ok(WsMessage::Close(_)) | Err(_)) | None => {
-                        let reason = match &frame {
-                            Some(Ok(WsMessage::Close(Some(close)))) => close.reason.to_string(),
-                            Some(Err(e)) => e.to_string(),
-                            _ => "closed".to_owned(),
-                        };
-                        // Loki closes a healthy tail after `tail_max_duration`, and a restart
-                        // closes it too: resume from the cursor. A socket that closes before it
-                        // delivered anything or lived a while counts as a failure, so a Loki
-                        // that refuses every tail ends in the retry limit, not a busy loop.
-                        self.catch_up();
-                        if tail.frames == 0 && tail.opened.elapsed() < TAIL_HEALTHY_AFTER {
-                            return Err(LokiError::Websocket(reason));
-                        }
-                        tracing::debug!(query = %self.query, %reason, "Loki tail ended; resuming.");
-                        Ok(())
+                    Taken::Nothing => {
+                        subscription.changed().await;
+                        self.phase = Phase::Live;
                     }
-                    Some(Ok(_)) => {
-                        self.phase = Phase::Tail(tail);
-                        Ok(())
+                    Taken::Lagged => {
+                        tracing::debug!(query = %self.query, "Fell behind the namespace's reader; catching up.");
+                        self.phase = Phase::Join;
                     }
                 }
+                self.failures = 0;
+                Ok(())
             }
         }
     }
 }
 
-/// An open tail websocket.
-struct Tail {
-    socket: TailSocket,
-    opened: std::time::Instant,
-    frames: u64,
-}
-
-/// A tail socket that lived this long ended normally, even if it carried no lines.
-const TAIL_HEALTHY_AFTER: Duration = Duration::from_secs(30);
-
-struct Page {
-    entries: Vec<Entry>,
-    /// Loki returned as many lines as asked: there may be more.
-    full: bool,
-}
-
 fn same_timestamp(page_size: usize) -> LokiError {
     LokiError::PageTooSmall(page_size)
-}
-
-/// 100 ms, 200 ms, 400 ms, ... up to 5 s.
-pub(crate) fn backoff(failures: u32) -> Duration {
-    let ms = 100u64.saturating_mul(1 << failures.saturating_sub(1).min(6));
-    Duration::from_millis(ms.min(5_000))
 }
 
 fn backend_error(query: &str, e: LokiError) -> Error {

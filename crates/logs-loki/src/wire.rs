@@ -137,7 +137,7 @@ pub(crate) struct Decoded {
 /// namespace's logs).
 struct Reader<'a> {
     labels: &'a LabelNames,
-    name: &'a str,
+    name: Option<&'a str>,
     namespace: &'a str,
     instance: Option<&'a str>,
 }
@@ -187,7 +187,9 @@ impl Reader<'_> {
     }
 
     fn belongs(&self, info: &StreamInfo) -> bool {
-        info.function.as_deref() == Some(self.name)
+        info.function
+            .as_deref()
+            .is_some_and(|f| self.name.is_none_or(|name| f == name))
             && info.namespace.as_deref() == Some(self.namespace)
             && self.instance.is_none_or(|i| &*info.instance == i)
     }
@@ -230,7 +232,8 @@ impl Reader<'_> {
 #[derive(Clone, Copy)]
 pub(crate) struct Expect<'a> {
     pub(crate) labels: &'a LabelNames,
-    pub(crate) name: &'a str,
+    /// The function; `None` takes every function of the namespace (the shared reader).
+    pub(crate) name: Option<&'a str>,
     pub(crate) namespace: &'a str,
     pub(crate) instance: Option<&'a str>,
 }
@@ -282,7 +285,7 @@ mod tests {
     fn expect(l: &LabelNames) -> Expect<'_> {
         Expect {
             labels: l,
-            name: "figlet",
+            name: Some("figlet"),
             namespace: "openfaas-fn",
             instance: None,
         }
@@ -340,6 +343,17 @@ mod tests {
         let mut e = expect(&l);
         e.instance = Some("other");
         assert_eq!(decode_query_range(body, e).unwrap().entries.len(), 0);
+        // The shared reader of a namespace takes every function there, and only there.
+        let mut e = expect(&l);
+        e.name = None;
+        let d = decode_query_range(body, e).unwrap();
+        let lines: Vec<_> = d.entries.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(lines, ["leak", "ok"]);
+        assert_eq!(d.entries[0].info.function.as_deref(), Some("nope"));
+        assert_eq!(
+            d.foreign, 2,
+            "the other namespace and the stream without a function"
+        );
     }
 
     #[test]

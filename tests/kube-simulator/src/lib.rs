@@ -1,12 +1,17 @@
 //! A simulator of the part of the Kubernetes API this provider uses, for tests and benchmarks.
 //!
 //! It is NOT a Kubernetes API server: it serves, over plain HTTP on loopback, pod list and watch
-//! (`labelSelector`, `resourceVersion`), pod get, `pods/{name}/log` (`follow`, `timestamps`,
-//! `sinceTime`, `sinceSeconds`, `tailLines`, `container`, `previous`) and `/version`, answering
-//! like the captured responses of a real kube-apiserver in `tests/fixtures/*.http` (status codes,
+//! (`labelSelector` with `k`, `!k`, `k=v`, `k!=v`; `resourceVersion`; `limit`/`continue`; the
+//! metadata-only form kube's `list_metadata` asks for), pod get, `pods/{name}/log` (`follow`,
+//! `timestamps`, `sinceTime`, `sinceSeconds`, `tailLines`, `container`, `previous`), core v1
+//! events list and watch (`fieldSelector` on the selectable fields, `limit`/`continue`,
+//! `resourceVersion`), the `events.k8s.io/v1` events list, and `/version`, answering like the
+//! captured responses of a real kube-apiserver in `tests/fixtures/*.http` (status codes,
 //! `Status` bodies, content types). Tests drive it: add pods (with several containers, init
 //! containers and annotations), append log lines, restart containers, change labels, cut open
-//! log streams, and inject 500/401 failures.
+//! log streams, record, repeat and delete events (the kubelet's `count`-style and the
+//! scheduler's `series`-style), take the `events` permission away (`403`), and inject 500/401
+//! failures.
 //!
 //! Pods with more than one container behave as in the apiserver's `LogLocation`
 //! (`pkg/registry/core/pod/strategy.go`): without `container=` their log is a `400` naming the
@@ -21,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -29,11 +34,16 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod event;
 mod pod;
+mod selector;
 mod status;
 pub mod time;
 
+pub use event::NewEvent;
+use event::{EVENTS_V1_SELECTABLE, Event, V1_SELECTABLE};
 use pod::{Container, Pod, Reported};
+use selector::Selector;
 use status::Ordered;
 
 /// A fault the simulator injects into the next requests (`/api` and `/version`).
@@ -116,15 +126,25 @@ impl NewPod {
     }
 }
 
+/// The kinds of object the simulator stores and watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resource {
+    Pods,
+    Events,
+}
+
 /// One entry of the watch history: what changed, the object after and before the change.
 #[derive(Debug)]
 struct Change {
     resource_version: u64,
+    resource: Resource,
     kind: &'static str,
     namespace: String,
     object: Value,
     /// The object before the change (`None` for a creation).
     previous: Option<Value>,
+    /// Events: the values of the selectable fields (immutable, so the same before and after).
+    fields: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +164,17 @@ struct World {
     uid_seq: u64,
     /// Changes up to this resourceVersion are forgotten ([`Simulator::compact`]).
     compacted: u64,
+    /// Events, by (namespace, name).
+    events: BTreeMap<(String, String), Event>,
+    event_seq: u64,
+    /// Whether the caller's RBAC lacks `events` ([`Simulator::forbid_events`]).
+    events_forbidden: bool,
+    /// Faults for the next events requests (list or watch) only.
+    event_faults: Vec<Fault>,
+    /// Faults for the next events watches only.
+    event_watch_faults: Vec<Fault>,
+    /// Path and query of every read answered with metadata only (`PartialObjectMetadata`).
+    metadata_reads: Vec<String>,
 }
 
 struct Shared {
@@ -241,6 +272,11 @@ impl Simulator {
             .route("/api/v1/namespaces/{ns}/pods", get(pods))
             .route("/api/v1/namespaces/{ns}/pods/{pod}", get(pod_get))
             .route("/api/v1/namespaces/{ns}/pods/{pod}/log", get(pod_log))
+            .route("/api/v1/namespaces/{ns}/events", get(events_v1))
+            .route(
+                "/apis/events.k8s.io/v1/namespaces/{ns}/events",
+                get(events_k8s_io),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -484,6 +520,107 @@ impl Simulator {
     pub fn requests(&self) -> Vec<String> {
         self.shared.world().requests.clone()
     }
+
+    /// Records an event about a pod (an ADDED watch event on `events`) and returns its name,
+    /// `<pod>.<hex>` as the recorders name them. The pod need not exist (the events of a
+    /// deleted pod stay until their TTL passes).
+    pub fn record_event(&self, namespace: &str, new: NewEvent) -> String {
+        let mut w = self.shared.world();
+        w.uid_seq += 1;
+        w.event_seq += 1;
+        let now = time::now_nanos();
+        let at = new.at.unwrap_or(now);
+        let name = format!(
+            "{}.{:x}",
+            new.pod,
+            at.unsigned_abs().wrapping_add(w.event_seq)
+        );
+        let event = Event {
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+            uid: format!("00000000-0000-4000-9000-{:012}", w.uid_seq),
+            resource_version: 0,
+            created: now,
+            pod: new.pod,
+            reason: new.reason,
+            message: new.message,
+            warning: new.warning,
+            first: at,
+            last: at,
+            count: new.count,
+            series: new.series,
+            field_path: new.field_path,
+        };
+        w.events.insert((namespace.to_owned(), name.clone()), event);
+        event_change(&mut w, namespace, &name, "ADDED", |_| {});
+        drop(w);
+        self.shared.notify();
+        name
+    }
+
+    /// One more occurrence of event `name` at `at` (Unix nanoseconds): `count` (or
+    /// `series.count`) goes up by one and the last time moves (a MODIFIED watch event), as
+    /// the kubelet's event correlator and the events.k8s.io series do.
+    pub fn repeat_event(&self, namespace: &str, name: &str, at: i64) {
+        self.repeat_event_by(namespace, name, 1, at);
+    }
+
+    /// `by` more occurrences of event `name`, the last at `at`, folded into one update (a
+    /// recorder that aggregates repeats, or a series updated only now).
+    pub fn repeat_event_by(&self, namespace: &str, name: &str, by: u32, at: i64) {
+        let mut w = self.shared.world();
+        event_change(&mut w, namespace, name, "MODIFIED", |e| {
+            e.count += by;
+            e.last = at;
+        });
+        drop(w);
+        self.shared.notify();
+    }
+
+    /// Changes event `name`'s message without a new occurrence (a MODIFIED watch event whose
+    /// count stays).
+    pub fn edit_event_message(&self, namespace: &str, name: &str, message: &str) {
+        let mut w = self.shared.world();
+        event_change(&mut w, namespace, name, "MODIFIED", |e| {
+            message.clone_into(&mut e.message);
+        });
+        drop(w);
+        self.shared.notify();
+    }
+
+    /// Deletes event `name`, as its TTL does (a DELETED watch event).
+    pub fn delete_event(&self, namespace: &str, name: &str) {
+        let mut w = self.shared.world();
+        event_change(&mut w, namespace, name, "DELETED", |_| {});
+        drop(w);
+        self.shared.notify();
+    }
+
+    /// Makes the next `count` core v1 events requests (list or watch, only those) fail with
+    /// `fault`.
+    pub fn fail_events(&self, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.event_faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Makes the next `count` core v1 events watches (only those, not lists) fail with `fault`.
+    pub fn fail_event_watches(&self, count: usize, fault: Fault) {
+        let mut w = self.shared.world();
+        w.event_watch_faults
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Path and query of every request answered with metadata only (kube's `list_metadata`,
+    /// `get_metadata`), in order.
+    pub fn metadata_reads(&self) -> Vec<String> {
+        self.shared.world().metadata_reads.clone()
+    }
+
+    /// Takes away (`true`) or gives back (`false`) the caller's permission on `events`: every
+    /// list and watch of events is then the apiserver's `403 Forbidden`.
+    pub fn forbid_events(&self, forbidden: bool) {
+        self.shared.world().events_forbidden = forbidden;
+    }
 }
 
 /// Applies `edit` to a pod and records the change for watches, with the object before it.
@@ -505,10 +642,43 @@ fn change(
     let object = p.to_json();
     w.changes.push(Change {
         resource_version: rv,
+        resource: Resource::Pods,
         kind,
         namespace: namespace.to_owned(),
         object,
         previous,
+        fields: BTreeMap::new(),
+    });
+}
+
+/// Applies `edit` to an event (or records its deletion) and records the change for watches.
+fn event_change(
+    w: &mut World,
+    namespace: &str,
+    name: &str,
+    kind: &'static str,
+    edit: impl FnOnce(&mut Event),
+) {
+    w.resource_version += 1;
+    let rv = w.resource_version;
+    let key = (namespace.to_owned(), name.to_owned());
+    let Some(e) = w.events.get_mut(&key) else {
+        return;
+    };
+    edit(e);
+    e.resource_version = rv;
+    let (object, fields) = (e.to_v1_object(), e.v1_fields());
+    if kind == "DELETED" {
+        w.events.remove(&key);
+    }
+    w.changes.push(Change {
+        resource_version: rv,
+        resource: Resource::Events,
+        kind,
+        namespace: namespace.to_owned(),
+        object,
+        previous: None,
+        fields,
     });
 }
 
@@ -592,17 +762,112 @@ async fn version(State(shared): State<Arc<Shared>>) -> Response {
     )
 }
 
-/// Parses `k=v,k2==v2`; other selector forms are not needed by this provider.
+/// Whether `labels` match a label selector (see [`Selector::labels`]).
 fn selector_matches(selector: Option<&String>, labels: &BTreeMap<String, String>) -> bool {
-    let Some(selector) = selector else {
-        return true;
+    Selector::labels(selector.map(String::as_str)).matches(labels)
+}
+
+/// What an `Accept` header asks a read for: the object itself, or only its metadata
+/// (`application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`, kube's
+/// `list_metadata`/`get_metadata`), the first alternative the apiserver can serve winning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    Full,
+    Metadata,
+    MetadataList,
+}
+
+/// The negotiated form of a response for `accept`, or `None` when no alternative can be
+/// served (`406`). `list` says whether the object read is a list: the apiserver refuses
+/// `PartialObjectMetadata` for a list and `PartialObjectMetadataList` for a single object.
+fn negotiate(accept: Option<&str>, list: bool) -> Option<Wanted> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Some(Wanted::Full);
     };
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let (k, v) = term
-            .split_once("==")
-            .or_else(|| term.split_once('='))
-            .unwrap_or((term, ""));
-        labels.get(k.trim()).is_some_and(|have| have == v.trim())
+    accept.split(',').find_map(|alternative| {
+        let mut parts = alternative.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        if !matches!(media, "application/json" | "application/*" | "*/*") {
+            return None;
+        }
+        let params: BTreeMap<&str, &str> = parts.filter_map(|p| p.split_once('=')).collect();
+        match params.get("as") {
+            None => Some(Wanted::Full),
+            Some(kind)
+                if params.get("g") == Some(&"meta.k8s.io")
+                    && matches!(params.get("v"), Some(&"v1" | &"v1beta1")) =>
+            {
+                match (*kind, list) {
+                    ("PartialObjectMetadataList", true) => Some(Wanted::MetadataList),
+                    ("PartialObjectMetadata", false) => Some(Wanted::Metadata),
+                    _ => None,
+                }
+            }
+            Some(_) => None,
+        }
+    })
+}
+
+fn not_acceptable() -> Response {
+    status(
+        StatusCode::NOT_ACCEPTABLE,
+        "only the following media types are accepted: application/json, application/yaml, \
+         application/vnd.kubernetes.protobuf",
+        Some("NotAcceptable"),
+        None,
+    )
+}
+
+/// An object reduced to its metadata, as `PartialObjectMetadata` (the apiserver's
+/// `asPartialObjectMetadata`: every `metadata` field kept, `kind`/`apiVersion` set).
+fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"],
+    })
+}
+
+/// The prefix of the simulator's (opaque) `continue` tokens; the rest is the last name served.
+const CONTINUE_PREFIX: &str = "sim-continue:";
+
+/// A list response body: `items` are (name, object) in name order (etcd's key order), paged
+/// by `limit` and `continue` as the apiserver pages (`metadata.continue`,
+/// `remainingItemCount`).
+fn list_body(
+    kind: &str,
+    api_version: &str,
+    resource_version: u64,
+    items: Vec<(String, Value)>,
+    query: &BTreeMap<String, String>,
+) -> Value {
+    let after = query
+        .get("continue")
+        .and_then(|c| c.strip_prefix(CONTINUE_PREFIX));
+    let mut items: Vec<(String, Value)> = items
+        .into_iter()
+        .filter(|(name, _)| after.is_none_or(|a| name.as_str() > a))
+        .collect();
+    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|n| *n > 0);
+    if let Some(n) = limit
+        && items.len() > n
+    {
+        let remaining = items.len() - n;
+        items.truncate(n);
+        let last = items
+            .last()
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default();
+        metadata["continue"] = json!(format!("{CONTINUE_PREFIX}{last}"));
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    json!({
+        "kind": kind, "apiVersion": api_version, "metadata": metadata,
+        "items": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     })
 }
 
@@ -610,33 +875,45 @@ async fn pods(
     State(shared): State<Arc<Shared>>,
     Path(ns): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     if let Some(fault) = enter(&shared, &format!("/api/v1/namespaces/{ns}/pods"), &query) {
         return fault_response(fault);
     }
     let selector = query.get("labelSelector").cloned();
-    if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+    if is_true(&query, "watch") {
         return watch_pods(shared, ns, selector, query.get("resourceVersion").cloned());
     }
-    let w = shared.world();
-    let items: Vec<Value> = w
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok());
+    let Some(wanted) = negotiate(accept, true) else {
+        return not_acceptable();
+    };
+    let mut w = shared.world();
+    if wanted == Wanted::MetadataList {
+        let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        w.metadata_reads
+            .push(format!("/api/v1/namespaces/{ns}/pods?{}", q.join("&")));
+    }
+    let items: Vec<(String, Value)> = w
         .pods
         .values()
         .filter(|p| p.namespace == ns && selector_matches(selector.as_ref(), &p.labels))
         .map(|p| {
             let mut v = p.to_json();
-            if let Some(o) = v.as_object_mut() {
+            if wanted == Wanted::MetadataList {
+                v = partial_metadata(&v);
+            } else if let Some(o) = v.as_object_mut() {
                 o.remove("kind");
                 o.remove("apiVersion");
             }
-            v
+            (p.name.clone(), v)
         })
         .collect();
-    let body = json!({
-        "kind": "PodList", "apiVersion": "v1",
-        "metadata": {"resourceVersion": w.resource_version.to_string()},
-        "items": items,
-    });
+    let (kind, api_version) = match wanted {
+        Wanted::MetadataList => ("PartialObjectMetadataList", "meta.k8s.io/v1"),
+        _ => ("PodList", "v1"),
+    };
+    let body = list_body(kind, api_version, w.resource_version, items, &query);
     drop(w);
     json_response(StatusCode::OK, &body)
 }
@@ -647,8 +924,39 @@ fn watch_pods(
     selector: Option<String>,
     resource_version: Option<String>,
 ) -> Response {
+    let initial_ns = ns.clone();
+    let initial_selector = selector.clone();
+    watch_response(
+        shared,
+        Resource::Pods,
+        ns,
+        resource_version,
+        move |w| {
+            w.pods
+                .values()
+                .filter(|p| {
+                    p.namespace == initial_ns
+                        && selector_matches(initial_selector.as_ref(), &p.labels)
+                })
+                .map(Pod::to_json)
+                .collect()
+        },
+        move |c| as_seen_by(c, selector.as_ref()),
+    )
+}
+
+/// A watch on `resource` in `ns` from `resource_version`: unset or `"0"` starts with synthetic
+/// ADDED events for the current objects (`initial`), then every later change that `seen`
+/// shows (as which event type, with which object).
+fn watch_response(
+    shared: Arc<Shared>,
+    resource: Resource,
+    ns: String,
+    resource_version: Option<String>,
+    initial: impl FnOnce(&World) -> Vec<Value>,
+    seen: impl Fn(&Change) -> Option<(&'static str, Value)> + Send + Sync + 'static,
+) -> Response {
     let mut changed = shared.changed.subscribe();
-    // `resourceVersion` unset or "0": synthetic ADDED events for the current state first.
     let (initial, after) = {
         let w = shared.world();
         match resource_version
@@ -676,10 +984,9 @@ fn watch_pods(
             }
             Some(rv) if rv > 0 => (Vec::new(), rv),
             _ => (
-                w.pods
-                    .values()
-                    .filter(|p| p.namespace == ns && selector_matches(selector.as_ref(), &p.labels))
-                    .map(|p| event_line("ADDED", &p.to_json()))
+                initial(&w)
+                    .iter()
+                    .map(|obj| event_line("ADDED", obj))
                     .collect(),
                 w.resource_version,
             ),
@@ -688,12 +995,13 @@ fn watch_pods(
     let first = futures::stream::iter(initial.into_iter().map(Ok::<Bytes, Infallible>));
     changed.borrow_and_update();
     let guard = StreamGuard::new(&shared, None);
+    let seen = Arc::new(seen);
     let live = futures::stream::unfold(
         (changed, after, guard),
         move |(mut changed, mut after, guard)| {
             let shared = shared.clone();
             let ns = ns.clone();
-            let selector = selector.clone();
+            let seen = seen.clone();
             async move {
                 loop {
                     changed.borrow_and_update();
@@ -702,8 +1010,12 @@ fn watch_pods(
                         let out = w
                             .changes
                             .iter()
-                            .filter(|c| c.resource_version > after && c.namespace == ns)
-                            .filter_map(|c| as_seen_by(c, selector.as_ref()))
+                            .filter(|c| {
+                                c.resource_version > after
+                                    && c.resource == resource
+                                    && c.namespace == ns
+                            })
+                            .filter_map(|c| seen(c))
                             .map(|(kind, obj)| event_line(kind, &obj))
                             .collect();
                         after = w.resource_version;
@@ -727,6 +1039,147 @@ fn watch_pods(
         Body::from_stream(first.chain(live)),
     )
         .into_response()
+}
+
+/// The user the simulator's callers authenticate as (the captured 403 names it).
+pub const SIM_USER: &str = "reader";
+
+/// The apiserver's `403` for a caller whose RBAC lacks `verb` on `events` in API group
+/// `group` (`""` for core).
+fn events_forbidden(ns: &str, verb: &str, group: &str) -> Response {
+    let resource = if group.is_empty() {
+        "events".to_owned()
+    } else {
+        format!("events.{group}")
+    };
+    let mut details = Vec::new();
+    if !group.is_empty() {
+        details.push(("group", Ordered::text(group)));
+    }
+    details.push(("kind", Ordered::text("events")));
+    status(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "{resource} is forbidden: User \"{SIM_USER}\" cannot {verb} resource \"events\" in API group \"{group}\" in the namespace \"{ns}\""
+        ),
+        Some("Forbidden"),
+        Some(Ordered::Object(details)),
+    )
+}
+
+/// Core v1 events: list (`fieldSelector`, `limit`, `continue`) and watch (`resourceVersion`).
+async fn events_v1(
+    State(shared): State<Arc<Shared>>,
+    Path(ns): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(fault) = enter(&shared, &format!("/api/v1/namespaces/{ns}/events"), &query) {
+        return fault_response(fault);
+    }
+    let watch = is_true(&query, "watch");
+    {
+        let mut w = shared.world();
+        if !w.event_faults.is_empty() {
+            let fault = w.event_faults.remove(0);
+            return fault_response(fault);
+        }
+        if watch && !w.event_watch_faults.is_empty() {
+            let fault = w.event_watch_faults.remove(0);
+            return fault_response(fault);
+        }
+        if w.events_forbidden {
+            return events_forbidden(&ns, if watch { "watch" } else { "list" }, "");
+        }
+    }
+    let selector = match Selector::fields(
+        query.get("fieldSelector").map(String::as_str),
+        V1_SELECTABLE,
+    ) {
+        Ok(s) => s,
+        Err(message) => return status(StatusCode::BAD_REQUEST, &message, Some("BadRequest"), None),
+    };
+    if watch {
+        let initial_ns = ns.clone();
+        let initial_selector = selector.clone();
+        return watch_response(
+            shared,
+            Resource::Events,
+            ns,
+            query.get("resourceVersion").cloned(),
+            move |w| {
+                w.events
+                    .values()
+                    .filter(|e| {
+                        e.namespace == initial_ns && initial_selector.matches(&e.v1_fields())
+                    })
+                    .map(Event::to_v1_object)
+                    .collect()
+            },
+            move |c| {
+                selector
+                    .matches(&c.fields)
+                    .then(|| (c.kind, c.object.clone()))
+            },
+        );
+    }
+    let w = shared.world();
+    let items = w
+        .events
+        .values()
+        .filter(|e| e.namespace == ns && selector.matches(&e.v1_fields()))
+        .map(|e| (e.name.clone(), e.to_v1()))
+        .collect();
+    let body = list_body("EventList", "v1", w.resource_version, items, &query);
+    drop(w);
+    json_response(StatusCode::OK, &body)
+}
+
+/// `events.k8s.io/v1` events: list only (the same objects, converted; `regarding.*` fields).
+async fn events_k8s_io(
+    State(shared): State<Arc<Shared>>,
+    Path(ns): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let path = format!("/apis/events.k8s.io/v1/namespaces/{ns}/events");
+    if let Some(fault) = enter(&shared, &path, &query) {
+        return fault_response(fault);
+    }
+    let watch = is_true(&query, "watch");
+    if shared.world().events_forbidden {
+        return events_forbidden(&ns, if watch { "watch" } else { "list" }, "events.k8s.io");
+    }
+    if watch {
+        // Not modelled: the provider reads core v1 events.
+        return status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the simulator does not watch events.k8s.io/v1 events",
+            Some("MethodNotAllowed"),
+            None,
+        );
+    }
+    let selector = match Selector::fields(
+        query.get("fieldSelector").map(String::as_str),
+        EVENTS_V1_SELECTABLE,
+    ) {
+        Ok(s) => s,
+        Err(message) => return status(StatusCode::BAD_REQUEST, &message, Some("BadRequest"), None),
+    };
+    let w = shared.world();
+    let items = w
+        .events
+        .values()
+        .filter(|e| e.namespace == ns && selector.matches(&e.events_v1_fields()))
+        .map(|e| (e.name.clone(), e.to_events_v1()))
+        .collect();
+    let body = list_body(
+        "EventList",
+        "events.k8s.io/v1",
+        w.resource_version,
+        items,
+        &query,
+    );
+    drop(w);
+    json_response(StatusCode::OK, &body)
 }
 
 /// A change as a watch with `selector` sees it, as the apiserver's watch cache converts it
@@ -775,6 +1228,7 @@ async fn pod_get(
     State(shared): State<Arc<Shared>>,
     Path((ns, pod)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     if let Some(fault) = enter(
         &shared,
@@ -783,8 +1237,19 @@ async fn pod_get(
     ) {
         return fault_response(fault);
     }
-    let w = shared.world();
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok());
+    let Some(wanted) = negotiate(accept, false) else {
+        return not_acceptable();
+    };
+    let mut w = shared.world();
+    if wanted == Wanted::Metadata {
+        w.metadata_reads
+            .push(format!("/api/v1/namespaces/{ns}/pods/{pod}"));
+    }
     match w.pods.get(&(ns, pod.clone())) {
+        Some(p) if wanted == Wanted::Metadata => {
+            json_response(StatusCode::OK, &partial_metadata(&p.to_json()))
+        }
         Some(p) => json_response(StatusCode::OK, &p.to_json()),
         None => not_found(&pod),
     }

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kube_simulator::{ContainerState, Fault, NewPod, Simulator, time};
-use logs_api::testing::{get, open};
+use kube_simulator::{ContainerState, Fault, NewEvent, NewPod, Simulator, time};
+use logs_api::testing::{get, get_with, open};
 use serde_json::Value;
 
 struct Fixture {
@@ -639,4 +639,442 @@ async fn a_watch_from_a_compacted_version_expires() {
         fresh.next_message(Duration::from_secs(10)).await["type"],
         "DELETED"
     );
+}
+
+/// The captured events' time, 2026-11-29T20:38:52Z, in Unix nanoseconds.
+fn captured_at() -> i64 {
+    time::parse_rfc3339("2026-11-29T20:38:52Z").unwrap_or_else(|| panic!("time"))
+}
+
+/// Records the events of the captures: pod `figlet-abc` pulling its image (Normal, once) and
+/// backing off (Warning, five times), on container `figlet`; returns (pulling, backoff) names.
+fn record_captured_events(sim: &Simulator) -> (String, String) {
+    let at = captured_at();
+    let pulling = sim.record_event(
+        "openfaas-fn",
+        NewEvent::pod(
+            "figlet-abc",
+            "Pulling",
+            "Pulling image \"ghcr.io/openfaas/figlet:latest\"",
+        )
+        .container("figlet")
+        .at(at),
+    );
+    let backoff = sim.record_event(
+        "openfaas-fn",
+        NewEvent::pod(
+            "figlet-abc",
+            "BackOff",
+            "Back-off restarting failed container figlet in pod figlet-abc_openfaas-fn(1234)",
+        )
+        .warning()
+        .container("figlet")
+        .count(5)
+        .at(at),
+    );
+    (pulling, backoff)
+}
+
+/// An event object with the values that differ between two recordings (names, uids,
+/// resourceVersions, creation times, the field manager) blanked; everything else, keys included,
+/// must be equal.
+fn event_shape(event: &Value) -> Value {
+    let mut e = event.clone();
+    for key in ["name", "uid", "resourceVersion", "creationTimestamp"] {
+        assert!(
+            e["metadata"][key].is_string(),
+            "metadata.{key} is a string: {event}"
+        );
+        e["metadata"][key] = Value::from("x");
+    }
+    if let Some(fields) = e["metadata"]["managedFields"].as_array_mut() {
+        for f in fields {
+            f["time"] = Value::from("x");
+            f["manager"] = Value::from("x");
+        }
+    }
+    e
+}
+
+/// The items of an event list, shapes sorted by reason.
+fn event_items(list: &Value) -> Vec<Value> {
+    let mut items: Vec<Value> = list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {list}"))
+        .iter()
+        .map(event_shape)
+        .collect();
+    items.sort_by_key(|i| i["reason"].as_str().unwrap_or_default().to_owned());
+    items
+}
+
+#[tokio::test]
+async fn event_lists_match_the_apiserver() {
+    let sim = simulator().await;
+    record_captured_events(&sim);
+    // Another pod's event, which the field selector leaves out.
+    sim.record_event(
+        "openfaas-fn",
+        NewEvent::pod("other-xyz", "Pulling", "Pulling image").at(captured_at()),
+    );
+    for (target, name) in [
+        (
+            "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.name%3Dfiglet-abc",
+            "events_list_by_pod.http",
+        ),
+        (
+            "/apis/events.k8s.io/v1/namespaces/openfaas-fn/events?fieldSelector=regarding.name%3Dfiglet-abc",
+            "events_v1_list_by_pod.http",
+        ),
+    ] {
+        let want = fixture(name);
+        let got = get(sim.addr(), target)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (got.status, got.header("content-type").map(str::to_owned)),
+            (want.status, want.content_type),
+            "{name}"
+        );
+        let (got, want) = (json(&got.text()), json(&want.body));
+        assert_eq!(
+            (&got["kind"], &got["apiVersion"]),
+            (&want["kind"], &want["apiVersion"]),
+            "{name}"
+        );
+        assert!(got["metadata"]["resourceVersion"].is_string(), "{name}");
+        assert_eq!(event_items(&got), event_items(&want), "{name}");
+    }
+    // Both field selectors a client uses together, and one that no event matches.
+    let both = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dfiglet-abc";
+    let got = json(
+        &get(sim.addr(), both)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    assert_eq!(got["items"].as_array().map(Vec::len), Some(2));
+    let all_pods = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DPod";
+    let got = json(
+        &get(sim.addr(), all_pods)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    assert_eq!(got["items"].as_array().map(Vec::len), Some(3));
+    let nodes = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DNode";
+    let got = json(
+        &get(sim.addr(), nodes)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    assert_eq!(got["items"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn an_event_watch_matches_the_apiserver() {
+    let sim = simulator().await;
+    let (_, backoff) = record_captured_events(&sim);
+    let list = json(
+        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/events")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{list}"))
+        .to_owned();
+    let mut watch = open(
+        sim.addr(),
+        &format!(
+            "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.name%3Dfiglet-abc&watch=true&resourceVersion={rv}"
+        ),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let want = fixture("events_watch.http");
+    assert_eq!(
+        (
+            watch.status,
+            watch.header("content-type").map(str::to_owned)
+        ),
+        (want.status, want.content_type)
+    );
+    // As captured: Started recorded (ADDED), then BackOff seen a sixth time (MODIFIED).
+    let at = captured_at();
+    sim.record_event(
+        "openfaas-fn",
+        NewEvent::pod("figlet-abc", "Started", "Started container figlet")
+            .container("figlet")
+            .at(at),
+    );
+    sim.record_event(
+        "openfaas-fn",
+        NewEvent::pod("elsewhere-abc", "Started", "Started container elsewhere").at(at),
+    );
+    sim.repeat_event("openfaas-fn", &backoff, at);
+    let wait = Duration::from_secs(10);
+    let got = [
+        watch.next_message(wait).await,
+        watch.next_message(wait).await,
+    ];
+    let wanted: Vec<Value> = want
+        .body
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(json)
+        .collect();
+    assert_eq!(wanted.len(), 2);
+    for (got, want) in got.iter().zip(&wanted) {
+        assert_eq!(got["type"], want["type"]);
+        assert_eq!(event_shape(&got["object"]), event_shape(&want["object"]));
+    }
+    assert_eq!(got[1]["object"]["count"], 6);
+    // The other pod's event never came: nothing more.
+    let more = tokio::time::timeout(Duration::from_millis(300), watch.next_line()).await;
+    assert!(more.is_err(), "unexpected watch event: {more:?}");
+}
+
+#[tokio::test]
+async fn forbidden_events_match_the_apiserver() {
+    let sim = simulator().await;
+    record_captured_events(&sim);
+    sim.forbid_events(true);
+    exact(
+        &sim,
+        "/api/v1/namespaces/openfaas-fn/events",
+        "events_list_forbidden.http",
+    )
+    .await;
+    exact(
+        &sim,
+        "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DPod",
+        "events_list_forbidden.http",
+    )
+    .await;
+    // A watch is refused for its own verb.
+    let watch = get(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/events?watch=true",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(watch.status, 403);
+    assert_eq!(
+        json(&watch.text())["message"],
+        "events is forbidden: User \"reader\" cannot watch resource \"events\" in API group \"\" in the namespace \"openfaas-fn\""
+    );
+    let v1 = get(
+        sim.addr(),
+        "/apis/events.k8s.io/v1/namespaces/openfaas-fn/events",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v1.status, 403);
+    assert_eq!(json(&v1.text())["details"]["group"], "events.k8s.io");
+    // Pods stay readable: only events are forbidden.
+    assert_eq!(
+        get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods")
+            .await
+            .map(|r| r.status)
+            .ok(),
+        Some(200)
+    );
+    sim.forbid_events(false);
+    assert_eq!(
+        get(sim.addr(), "/api/v1/namespaces/openfaas-fn/events")
+            .await
+            .map(|r| r.status)
+            .ok(),
+        Some(200)
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_field_selector_is_refused() {
+    let sim = simulator().await;
+    let res = get(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/events?fieldSelector=spec.nodeName%3Dn1",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status, 400);
+    let body = json(&res.text());
+    assert_eq!(body["message"], "field label not supported: spec.nodeName");
+    assert_eq!(body["reason"], "BadRequest");
+}
+
+/// The `Accept` header kube's `list_metadata` sends.
+const METADATA_LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+
+/// A metadata-only list (`PartialObjectMetadataList`, the apiserver's
+/// `asPartialObjectMetadataList`) carries each pod's whole `metadata` and nothing else; an
+/// existence selector (`faas_function`) selects every function pod.
+#[tokio::test]
+async fn metadata_only_lists_carry_the_pods_metadata() {
+    let sim = simulator().await;
+    sim.add_pod(
+        "openfaas-fn",
+        "nodeinfo-1",
+        "nodeinfo",
+        ContainerState::Running,
+    );
+    sim.create_pod(
+        "openfaas-fn",
+        "not-a-function",
+        NewPod::function("x").state(ContainerState::Running),
+    );
+    sim.set_label("openfaas-fn", "not-a-function", "faas_function", "");
+    let target = "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3Dfiglet";
+    let full = json(
+        &get(sim.addr(), target)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    );
+    let res = get_with(sim.addr(), target, &[("Accept", METADATA_LIST)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status, 200);
+    // The apiserver of the captures (1.24) answers plain JSON for a converted list.
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let partial = json(&res.text());
+    assert_eq!(partial["kind"], "PartialObjectMetadataList");
+    assert_eq!(partial["apiVersion"], "meta.k8s.io/v1");
+    assert!(partial["metadata"]["resourceVersion"].is_string());
+    let items = partial["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{partial}"));
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "PartialObjectMetadata");
+    assert_eq!(items[0]["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(items[0]["metadata"], full["items"][0]["metadata"]);
+    let keys: Vec<&String> = items[0]
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["apiVersion", "kind", "metadata"],
+        "no spec, no status"
+    );
+    // The captured pod's metadata has the same fields.
+    let captured = json(&fixture("pods_list_by_label.http").body);
+    let fields = |m: &Value| {
+        let mut k: Vec<String> = m
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.retain(|k| k != "managedFields");
+        k
+    };
+    assert_eq!(
+        fields(&items[0]["metadata"]),
+        fields(&captured["items"][0]["metadata"])
+    );
+
+    // Existence: every pod labelled faas_function (an empty value included), whatever its value.
+    let exists = get_with(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function",
+        &[("Accept", METADATA_LIST)],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<Value> = json(&exists.text())["items"]
+        .as_array()
+        .map(|i| i.iter().map(|p| p["metadata"]["name"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["figlet-abc", "nodeinfo-1", "not-a-function"]);
+
+    // A single pod's metadata; the list form asked of one object is not acceptable.
+    let one = get_with(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods/figlet-abc",
+        &[(
+            "Accept",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        )],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json(&one.text())["kind"], "PartialObjectMetadata");
+    let wrong = get_with(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods/figlet-abc",
+        &[("Accept", METADATA_LIST)],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status, 406);
+    // An alternative it can serve is taken when the first is not.
+    let fallback = get_with(
+        sim.addr(),
+        "/api/v1/namespaces/openfaas-fn/pods/figlet-abc",
+        &[(
+            "Accept",
+            "application/json;as=Table;g=meta.k8s.io;v=v1,application/json",
+        )],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json(&fallback.text())["kind"], "Pod");
+}
+
+/// Lists page with `limit` and `continue` as the apiserver's do.
+#[tokio::test]
+async fn lists_page_with_limit_and_continue() {
+    let sim = simulator().await;
+    for i in 0..5 {
+        sim.record_event(
+            "openfaas-fn",
+            NewEvent::pod(&format!("figlet-{i}"), "Pulling", "Pulling image").at(captured_at()),
+        );
+    }
+    let mut names = Vec::new();
+    let mut target = "/api/v1/namespaces/openfaas-fn/events?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = json(
+            &get(sim.addr(), &target)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .text(),
+        );
+        pages += 1;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        names.extend(items.iter().map(|e| e["involvedObject"]["name"].clone()));
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => {
+                assert!(
+                    page["metadata"]["remainingItemCount"]
+                        .as_u64()
+                        .is_some_and(|n| n > 0)
+                );
+                let token: String = url_encode(token);
+                target = format!("/api/v1/namespaces/openfaas-fn/events?limit=2&continue={token}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        names,
+        ["figlet-0", "figlet-1", "figlet-2", "figlet-3", "figlet-4"]
+    );
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //!
 //! It follows the documented API
 //! (<https://grafana.com/docs/loki/latest/reference/loki-http-api/>) and answers like the real
-//! Loki 3.x responses kept in `tests/fixtures/` (checked by `tests/simulator.rs`):
+//! Loki 3.x responses kept in `tests/fixtures/` (checked by `tests/captured.rs`):
 //!
 //! - `POST /loki/api/v1/push` (JSON, with structured metadata as a third value element);
 //!   a stream without labels and a timestamp more than 10 minutes ahead are refused with
@@ -13,11 +13,18 @@
 //!   streams, `direction`, `max_entries_limit_per_query`; structured metadata folded into the
 //!   stream labels unless `X-Loki-Response-Encoding-Flags: categorize-labels` is sent.
 //! - `GET /loki/api/v1/tail` (websocket): the `limit` newest lines at or after `start`, then
-//!   every matching line as it is pushed; `dropped_entries` when the client lags.
+//!   every matching line as it is pushed, through a model of Loki's own lossy tail (bounded
+//!   response buffer, lines dropped under bursts, `dropped_entries` only with a later response,
+//!   a ping every second; see the `tail` module), and `max_concurrent_tail_requests` per tenant
+//!   refused with Loki's close frame ([`tail_limit_error`]).
 //! - `GET /loki/api/v1/labels`, `/loki/api/v1/label/{name}/values`, `/loki/api/v1/series`.
 //! - `X-Scope-OrgID` and `Authorization` checks (401 `no org id`), queued error answers,
-//!   and faults: [`Simulator::stop`] / [`Simulator::resume`] (a restart: every connection
-//!   reset), [`Simulator::close_tails`] (Loki's `tail_max_duration`).
+//!   requests counted per endpoint ([`Simulator::requests`]), and faults:
+//!   [`Simulator::stop`] / [`Simulator::resume`] (a restart: every connection reset),
+//!   [`Simulator::close_tails`] (Loki's `tail_max_duration`), [`Simulator::stall_tails`] (tails
+//!   that go quiet without closing) and [`Simulator::stall_queries`] (queries that never answer).
+//!
+//! `tests/tail.rs` checks the tail model against the losses measured on a real Loki 3.8.
 
 // Handlers return early with a ready `Response` as the error: idiomatic axum, and the size
 // does not matter in a test server.
@@ -27,20 +34,28 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
+mod tail;
 pub mod time;
+
+pub use tail::{
+    CLOSE_INTERNAL_ERROR, IDLE_WAIT, MAX_BUFFERED_RESPONSES, MAX_DROPPED_ENTRIES,
+    MAX_ENTRIES_PER_RESPONSE, PING_PERIOD, tail_limit_error,
+};
 
 /// Loki's default `max_entries_limit_per_query`.
 pub const DEFAULT_MAX_ENTRIES: usize = 5000;
+/// Loki's default `max_concurrent_tail_requests` (per tenant).
+pub const DEFAULT_MAX_CONCURRENT_TAILS: usize = 10;
 /// Loki's default `creation_grace_period`: how far ahead of now a pushed line may be.
 const CREATION_GRACE_NANOS: i64 = 600_000_000_000;
 
@@ -110,28 +125,91 @@ struct Store {
     seq: u64,
 }
 
-/// One push, as the tail sees it.
-#[derive(Debug)]
-struct Pushed {
-    labels: Arc<Labels>,
-    entries: Vec<Stored>,
-}
-
-struct Shared {
+pub(crate) struct Shared {
     store: Mutex<Store>,
-    pushes: broadcast::Sender<Arc<Pushed>>,
+    /// Open tail sessions; a push hands its lines to every matching one (Loki's ingester
+    /// sends each pushed stream to its tailers).
+    pub(crate) sessions: Mutex<Vec<Arc<tail::Session>>>,
     max_entries: AtomicUsize,
+    /// Loki's `max_concurrent_tail_requests` (per tenant).
+    pub(crate) max_tails: AtomicUsize,
+    /// How long a tail's response loop sleeps when it has nothing to send (Loki's
+    /// `tailerWaitEntryThrottle`).
+    pub(crate) tail_idle_wait: Mutex<Duration>,
     tenant: Mutex<Option<String>>,
     authorization: Mutex<Option<String>>,
     queued_errors: Mutex<VecDeque<(StatusCode, String)>>,
-    queries: AtomicU64,
-    tails_opened: AtomicU64,
-    tails_open: AtomicUsize,
-    kill_tails: watch::Sender<u64>,
-    close_tails: watch::Sender<u64>,
+    pub(crate) counts: Counters,
+    pub(crate) tails_open: AtomicUsize,
+    pub(crate) kill_tails: watch::Sender<u64>,
+    pub(crate) close_tails: watch::Sender<u64>,
+    /// While true, every tail socket goes quiet: no frame, no ping, nothing read.
+    pub(crate) tails_stalled: watch::Sender<bool>,
+    /// While true, `query_range` requests hang without an answer.
+    queries_stalled: watch::Sender<bool>,
     /// Bumped by every stop(), before the tails are killed: a request that a stopped server
     /// instance was still handling sees it changed.
     epoch: AtomicU64,
+}
+
+/// Requests received, per endpoint.
+#[derive(Default)]
+pub(crate) struct Counters {
+    query_range: AtomicU64,
+    pub(crate) tails_opened: AtomicU64,
+    pub(crate) tails_refused: AtomicU64,
+    labels: AtomicU64,
+    label_values: AtomicU64,
+    series: AtomicU64,
+    push: AtomicU64,
+}
+
+/// How many requests the simulator has received, per endpoint (a snapshot of
+/// [`Simulator::requests`]); subtract two snapshots for the requests in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// `GET /loki/api/v1/query_range`, answered or failed.
+    pub query_range: u64,
+    /// Tail websockets accepted (lines flowing).
+    pub tails_opened: u64,
+    /// Tail websockets refused over `max_concurrent_tail_requests`.
+    pub tails_refused: u64,
+    /// `GET /loki/api/v1/labels`.
+    pub labels: u64,
+    /// `GET /loki/api/v1/label/{name}/values`.
+    pub label_values: u64,
+    /// `GET /loki/api/v1/series`.
+    pub series: u64,
+    /// `POST /loki/api/v1/push`.
+    pub push: u64,
+}
+
+impl Requests {
+    /// Every request of any kind (a tail counts once, accepted or refused).
+    pub fn total(&self) -> u64 {
+        self.query_range
+            + self.tails_opened
+            + self.tails_refused
+            + self.labels
+            + self.label_values
+            + self.series
+            + self.push
+    }
+}
+
+impl std::ops::Sub for Requests {
+    type Output = Requests;
+    fn sub(self, before: Requests) -> Requests {
+        Requests {
+            query_range: self.query_range - before.query_range,
+            tails_opened: self.tails_opened - before.tails_opened,
+            tails_refused: self.tails_refused - before.tails_refused,
+            labels: self.labels - before.labels,
+            label_values: self.label_values - before.label_values,
+            series: self.series - before.series,
+            push: self.push - before.push,
+        }
+    }
 }
 
 /// The epoch of the server instance that accepted a connection.
@@ -161,19 +239,21 @@ impl Simulator {
     /// # Errors
     /// When no port can be bound.
     pub async fn start() -> std::io::Result<Simulator> {
-        let (pushes, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::default()),
-            pushes,
+            sessions: Mutex::new(Vec::new()),
             max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
+            max_tails: AtomicUsize::new(DEFAULT_MAX_CONCURRENT_TAILS),
+            tail_idle_wait: Mutex::new(tail::IDLE_WAIT),
             tenant: Mutex::new(None),
             authorization: Mutex::new(None),
             queued_errors: Mutex::new(VecDeque::new()),
-            queries: AtomicU64::new(0),
-            tails_opened: AtomicU64::new(0),
+            counts: Counters::default(),
             tails_open: AtomicUsize::new(0),
             kill_tails: watch::channel(0).0,
             close_tails: watch::channel(0).0,
+            tails_stalled: watch::channel(false).0,
+            queries_stalled: watch::channel(false).0,
             epoch: AtomicU64::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -281,12 +361,12 @@ impl Simulator {
 
     /// `query_range` requests answered so far.
     pub fn queries(&self) -> u64 {
-        self.shared.queries.load(Ordering::Relaxed)
+        self.shared.counts.query_range.load(Ordering::Relaxed)
     }
 
-    /// Tail websockets opened so far.
+    /// Tail websockets opened so far (refused ones not counted).
     pub fn tails_opened(&self) -> u64 {
-        self.shared.tails_opened.load(Ordering::Relaxed)
+        self.shared.counts.tails_opened.load(Ordering::Relaxed)
     }
 
     /// Tail websockets open now.
@@ -294,7 +374,49 @@ impl Simulator {
         self.shared.tails_open.load(Ordering::Relaxed)
     }
 
-    /// Closes every tail websocket with a close frame, as Loki does after `tail_max_duration`.
+    /// Requests received so far, per endpoint.
+    pub fn requests(&self) -> Requests {
+        let c = &self.shared.counts;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Requests {
+            query_range: get(&c.query_range),
+            tails_opened: get(&c.tails_opened),
+            tails_refused: get(&c.tails_refused),
+            labels: get(&c.labels),
+            label_values: get(&c.label_values),
+            series: get(&c.series),
+            push: get(&c.push),
+        }
+    }
+
+    /// Sets `max_concurrent_tail_requests` (Loki's default: 10 per tenant). A tail over it is
+    /// accepted as a websocket and closed at once with Loki's error (see [`tail_limit_error`]).
+    pub fn set_max_concurrent_tails(&self, max: usize) {
+        self.shared.max_tails.store(max, Ordering::Relaxed);
+    }
+
+    /// Sets how long a tail's response loop sleeps when it has nothing ready to send (Loki's
+    /// `tailerWaitEntryThrottle`, 500 ms). Lines that pile up meanwhile go out as a burst, and
+    /// a burst larger than the response buffer loses lines.
+    pub fn set_tail_idle_wait(&self, wait: Duration) {
+        *lock(&self.shared.tail_idle_wait) = wait;
+    }
+
+    /// While `stalled`, every tail websocket (open or opened later) goes quiet without closing:
+    /// no frame, no ping, nothing read from the client (so its pings go unanswered). Lines
+    /// pushed meanwhile are dropped for those tails, as Loki drops them for a blocked tail.
+    pub fn stall_tails(&self, stalled: bool) {
+        self.shared.tails_stalled.send_replace(stalled);
+    }
+
+    /// While `stalled`, `query_range` requests are read but never answered (a Loki whose
+    /// queriers hang). Releasing answers the waiting ones.
+    pub fn stall_queries(&self, stalled: bool) {
+        self.shared.queries_stalled.send_replace(stalled);
+    }
+
+    /// Closes every tail websocket with Loki's close frame after `tail_max_duration`
+    /// (code 1011, `reached tail max duration limit`).
     pub fn close_tails(&self) {
         self.shared.close_tails.send_modify(|g| *g += 1);
     }
@@ -374,11 +496,16 @@ fn push(shared: &Shared, labels: Labels, entries: Vec<(i64, Arc<str>, Arc<Labels
     }
     store.seq = seq;
     if !stored.is_empty() {
-        // Sent under the lock, so a tail's snapshot and its live lines never overlap.
-        let _ = shared.pushes.send(Arc::new(Pushed {
-            labels: Arc::new(labels),
-            entries: stored,
-        }));
+        // Handed over under the store lock, so a tail's history and its live lines never
+        // overlap or miss one another.
+        let labels = Arc::new(labels);
+        lock(&shared.sessions).retain(|session| {
+            if session.is_closed() {
+                return false;
+            }
+            session.offer(&labels, &stored);
+            true
+        });
     }
 }
 
@@ -577,7 +704,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/loki/api/v1/push", post(push_handler))
         .route("/loki/api/v1/query_range", get(query_range))
-        .route("/loki/api/v1/tail", get(tail))
+        .route("/loki/api/v1/tail", get(tail::handler))
         .route("/loki/api/v1/labels", get(label_names))
         .route("/loki/api/v1/label/{name}/values", get(label_values))
         .route("/loki/api/v1/series", get(series))
@@ -742,10 +869,13 @@ async fn query_range(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    shared.queries.fetch_add(1, Ordering::Relaxed);
+    shared.counts.query_range.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
+    let mut stalled = shared.queries_stalled.subscribe();
+    // Hangs while stalled; the connection stays open (a reset would be a different fault).
+    let _ = stalled.wait_for(|stalled| !stalled).await;
     if let Some((status, body)) = lock(&shared.queued_errors).pop_front() {
         return text(status, body);
     }
@@ -814,6 +944,7 @@ async fn push_handler(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    shared.counts.push.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -869,6 +1000,7 @@ async fn push_handler(
 }
 
 async fn label_names(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.counts.labels.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -885,6 +1017,7 @@ async fn label_values(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
+    shared.counts.label_values.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -901,6 +1034,7 @@ async fn series(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    shared.counts.series.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -927,147 +1061,6 @@ async fn series(
         .map(|s| s.labels.clone())
         .collect();
     axum::Json(json!({ "status": "success", "data": data })).into_response()
-}
-
-async fn tail(
-    State(shared): State<Arc<Shared>>,
-    axum::Extension(ServerEpoch(epoch)): axum::Extension<ServerEpoch>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    if let Err(r) = check_auth(&shared, &headers) {
-        return r;
-    }
-    let params = params(raw);
-    let Some(query) = param(&params, "query") else {
-        return bad_request("query parameter is required");
-    };
-    let matchers = match parse_selector(query) {
-        Ok(m) => m,
-        Err(e) => return bad_request(e),
-    };
-    let now = time::now_nanos();
-    let start = match nanos(&params, "start", now - 3_600_000_000_000) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let limit: usize = param(&params, "limit")
-        .unwrap_or("100")
-        .parse()
-        .unwrap_or(100);
-    let delay: u64 = param(&params, "delay_for")
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    if delay > 5 {
-        return bad_request("delay_for can't be greater than 5");
-    }
-    // A stop() may have come while this request was on its way: the kill it sent went to the
-    // receivers of the time. Subscribe, then check the epoch, so none is missed.
-    let faults = TailFaults {
-        kill: shared.kill_tails.subscribe(),
-        close: shared.close_tails.subscribe(),
-    };
-    if shared.epoch.load(Ordering::SeqCst) != epoch {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "simulator stopped\n");
-    }
-    upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| tail_socket(shared, socket, faults, matchers, start, limit))
-}
-
-struct OpenTail(Arc<Shared>);
-
-impl Drop for OpenTail {
-    fn drop(&mut self) {
-        self.0.tails_open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What ends a tail socket from the outside.
-struct TailFaults {
-    kill: watch::Receiver<u64>,
-    close: watch::Receiver<u64>,
-}
-
-async fn tail_socket(
-    shared: Arc<Shared>,
-    mut socket: WebSocket,
-    faults: TailFaults,
-    matchers: Vec<Matcher>,
-    start: i64,
-    limit: usize,
-) {
-    shared.tails_opened.fetch_add(1, Ordering::Relaxed);
-    shared.tails_open.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenTail(shared.clone());
-    let TailFaults {
-        mut kill,
-        mut close,
-    } = faults;
-    if kill.has_changed().unwrap_or(true) {
-        return;
-    }
-    let mut pushes = shared.pushes.subscribe();
-    let (history, seen) = {
-        let store = lock(&shared.store);
-        let mut h = select(&store, &matchers, start, i64::MAX, limit, false);
-        h.reverse();
-        (h, store.seq)
-    };
-    if !history.is_empty() {
-        let frame = json!({ "streams": streams_json(history, false), "dropped_entries": null });
-        if socket
-            .send(WsMessage::Text(frame.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    loop {
-        let frame = tokio::select! {
-            _ = kill.changed() => return, // reset: no close frame
-            _ = close.changed() => {
-                let _ = socket.send(WsMessage::Close(Some(CloseFrame {
-                    code: 1000,
-                    reason: "reached tail max duration limit".into(),
-                }))).await;
-                return;
-            }
-            pushed = pushes.recv() => match pushed {
-                Ok(p) => {
-                    if !matchers.iter().all(|m| m.matches(&p.labels)) {
-                        continue;
-                    }
-                    let entries: Vec<_> = p.entries.iter().filter(|e| e.seq > seen).cloned()
-                        .map(|e| (p.labels.clone(), e)).collect();
-                    if entries.is_empty() {
-                        continue;
-                    }
-                    json!({ "streams": streams_json(entries, false), "dropped_entries": null })
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let dropped: Vec<Value> = (0..n).map(|_| json!({"labels": {}, "timestamp": "0"})).collect();
-                    json!({ "streams": [], "dropped_entries": dropped })
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(_)) => continue,
-                _ => return,
-            },
-        };
-        if socket
-            .send(WsMessage::Text(frame.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
 }
 
 #[cfg(test)]

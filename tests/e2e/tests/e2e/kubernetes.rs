@@ -1,5 +1,6 @@
 //! `logs-kubernetes` as a process over the Kubernetes API simulator, through a kubeconfig
-//! file: the conformance scenarios over HTTP, the binary contract and SIGTERM mid-stream.
+//! file: every conformance scenario (base and filters) over HTTP, the binary contract and
+//! SIGTERM mid-stream.
 
 use std::time::Duration;
 
@@ -14,9 +15,7 @@ async fn make() -> KubeProcess {
 }
 
 logs_api::conformance_tests!(make);
-// The filter scenarios, once logs-kubernetes implements them: expand
-// `logs_api::conformance_filter_tests!(make);` here and make `KubeProcess::capabilities`
-// (tests/e2e/src/providers.rs) say what the binary declares.
+logs_api::conformance_filter_tests!(make);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_stops_start_up() {

@@ -18,7 +18,7 @@ async fn make() -> LokiProcess {
 logs_api::conformance_tests!(make);
 // The filter scenarios, once logs-loki implements them: expand
 // `logs_api::conformance_filter_tests!(make);` here and make `LokiProcess::capabilities`
-// (tests/e2e/src/providers.rs) say what the binary declares.
+// (tests/e2e/tests/e2e/support/providers.rs) say what the binary declares.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_stops_start_up() {
@@ -65,7 +65,10 @@ async fn bad_loki_flags_stop_start_up_with_a_clear_message() {
             "--loki-instance-label",
         ),
         (&["--loki-username", "admin"][..], "--loki-password-file"),
-        (&["--loki-tail-delay", "9"][..], "0 to 5 seconds"),
+        // The old name of --loki-follow-delay, in seconds, is still read and checked.
+        (&["--loki-tail-delay", "90"][..], "at most 60s"),
+        (&["--loki-poll-interval", "1ms"][..], "--loki-poll-interval"),
+        (&["--loki-stall-timeout", "0"][..], "--loki-stall-timeout"),
         (
             &["--loki-bearer-token-file", "/nonexistent/token"][..],
             "/nonexistent/token",
@@ -75,6 +78,12 @@ async fn bad_loki_flags_stop_start_up_with_a_clear_message() {
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+    // The old variable of --loki-follow-delay, hidden from --help, is still read.
+    let (code, stderr) = Setup::new(Binary::Loki)
+        .run_to_exit(&[], &[("FAAS_LOGS_LOKI_TAIL_DELAY", "90")])
+        .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("at most 60s"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,8 @@ pub struct HelpOption {
     pub env: Option<String>,
     /// Its default (`[default: VALUE]`).
     pub default: Option<String>,
+    /// Its description, `[env: …]` and `[default: …]` included.
+    pub description: String,
 }
 
 /// Reads the options of a clap long help (`--help`) output.
@@ -70,6 +72,7 @@ pub fn parse_help(help: &str) -> Vec<HelpOption> {
             env: bracketed(&description, "[env: ")
                 .map(|e| e.split('=').next().unwrap_or_default().to_owned()),
             default: bracketed(&description, "[default: ").map(str::to_owned),
+            description,
         })
         .collect()
 }
@@ -296,7 +299,16 @@ fn section_applies(section: &str, binary: Binary) -> bool {
 ///
 /// # Errors
 /// A doc that cannot be read or parsed.
-pub fn drift(binary: Binary, help: &str, root: &Path) -> Result<Vec<String>, String> {
+///
+/// `hidden` names flags and variables the binary reads but `--help` does not show (old names
+/// kept for compatibility, `hide = true`): the docs may mention them. The caller proves each
+/// is read.
+pub fn drift(
+    binary: Binary,
+    help: &str,
+    root: &Path,
+    hidden: &[&str],
+) -> Result<Vec<String>, String> {
     let options = parse_help(help);
     let by_flag: BTreeMap<&str, &HelpOption> =
         options.iter().map(|o| (o.flag.as_str(), o)).collect();
@@ -330,7 +342,13 @@ pub fn drift(binary: Binary, help: &str, root: &Path) -> Result<Vec<String>, Str
                     }
                     let help_default = option.default.as_ref().map(|d| d.replace(' ', ","));
                     let doc_default = row.default.as_ref().map(|d| d.replace(", ", ","));
-                    if help_default != doc_default {
+                    // A default applied by the program rather than by clap (an `Option` flag
+                    // with a hidden alias, say) is said in the description: "default 1s".
+                    let said = match (&option.default, &row.default) {
+                        (None, Some(d)) => option.description.contains(&format!("default {d}")),
+                        _ => false,
+                    };
+                    if help_default != doc_default && !said {
                         problems.push(format!(
                             "{at}: {flag} defaults to {:?} say the docs, {:?} says `{name} --help`",
                             row.default, option.default
@@ -348,7 +366,9 @@ pub fn drift(binary: Binary, help: &str, root: &Path) -> Result<Vec<String>, Str
                 }
             }
             for mentioned in &row.mentioned_flags {
-                if !by_flag.contains_key(mentioned.as_str()) {
+                if !by_flag.contains_key(mentioned.as_str())
+                    && !hidden.contains(&mentioned.as_str())
+                {
                     problems.push(format!(
                         "{at}: the table mentions {mentioned}, `{name} --help` has no such flag"
                     ));
@@ -356,7 +376,10 @@ pub fn drift(binary: Binary, help: &str, root: &Path) -> Result<Vec<String>, Str
             }
         }
         for (section, at, env) in &parsed.env_mentions {
-            if section_applies(section, binary) && !help_envs.contains(&env.as_str()) {
+            if section_applies(section, binary)
+                && !help_envs.contains(&env.as_str())
+                && !hidden.contains(&env.as_str())
+            {
                 problems.push(format!(
                     "{at}: {env} is named, `{name}` reads no such variable (`--help`)"
                 ));
