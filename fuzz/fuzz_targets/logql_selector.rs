@@ -18,7 +18,7 @@ fuzz_target!(|parts: (String, String, Option<String>)| {
         instance: "pod".to_owned(),
     };
     let q = selector_for(&labels, &name, &namespace, instance.as_deref());
-    let got = logs_loki::simulator::matchers(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let got = loki_simulator::matchers(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
     let mut want = vec![
         ("faas_function".to_owned(), "=", name.clone()),
         ("namespace".to_owned(), "=", namespace.clone()),

@@ -1,14 +1,31 @@
-//! The conformance suite: one set of scenarios every backend must pass, run over real HTTP on
-//! loopback through the real handler.
+//! The conformance suite: one set of scenarios every provider must pass, over real HTTP.
 //!
-//! A backend's test crate implements [`Backend`] (a requester plus a way to write log lines into
-//! the real backend) and expands [`crate::conformance_tests!`] to get one `#[tokio::test]` per
-//! scenario.
+//! The scenarios run against a [`Provider`]: a running server they send requests to, plus a
+//! way to write log lines into what it reads. Two kinds exist:
+//!
+//! - In process, fast: a backend's test crate implements [`Backend`] (its requester plus a way to
+//!   write lines into the real backend or its simulator); every `Backend` is a `Provider` whose
+//!   server is the real handler on loopback in the test process ([`start`]).
+//! - As a process: the end-to-end crate (`tests/e2e`) implements [`Provider`] for each release
+//!   binary, started with flags and environment as a user would start it.
+//!
+//! Either way a test crate expands [`crate::conformance_tests!`] to get one `#[tokio::test]` per
+//! scenario. The scenarios see only HTTP: the address, the answers, and `/metrics`.
 
+use std::any::Any;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::message::OutputStream;
-use crate::requester::Requester;
+use crate::request::NamespacePolicy;
+use crate::requester::{Capabilities, Requester};
+use crate::server::{Config, RunningServer, Server};
+use crate::testing::{Response, get, open, open_with_receive_buffer};
+use crate::time::Timestamp;
 
 pub mod filters;
 
@@ -17,7 +34,13 @@ pub const NAMESPACE: &str = "openfaas-fn";
 /// A second allowed namespace, for the isolation scenario.
 pub const OTHER_NAMESPACE: &str = "staging-fn";
 
-/// A backend under test.
+/// `/metrics` sample of streams aborted without the terminating chunk.
+const STREAM_ABORTS: &str = "faas_logs_stream_aborts_total";
+/// `/metrics` sample of log streams open now.
+const ACTIVE_STREAMS: &str = "faas_logs_active_streams";
+
+/// A backend under test in process: its requester, served by the real handler in the test
+/// process, and a way to write log lines it will read.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// The requester under test, reading from this backend.
@@ -52,22 +75,117 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+/// What the scenarios run against: a provider serving the log API over HTTP, and a way to write
+/// the log lines it will serve. Every [`Backend`] is one (served in process); `tests/e2e`
+/// implements it for the release binaries run as processes.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// Starts a fresh server over this provider's logs and returns where it listens. It must
+    /// allow [`NAMESPACE`] (the default) and [`OTHER_NAMESPACE`], and end every response after
+    /// `timeout` (the stream deadline, `--timeout`). It stops when the [`Target`] is dropped.
+    async fn serve(&self, timeout: Duration) -> Target;
 
-use serde_json::Value;
+    /// The filters the provider declares it honours: the filter scenarios hold it to them (a
+    /// declared filter must work, an undeclared one must be refused).
+    fn capabilities(&self) -> Capabilities;
 
-use crate::request::NamespacePolicy;
-use crate::server::{Config, RunningServer, Server};
-use crate::testing::{Response, get, open, open_with_receive_buffer};
-use crate::time::Timestamp;
+    /// Writes `lines` as [`Backend::write`] describes: in order, each later than every line
+    /// before it, visible to the server when this returns.
+    async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]);
+
+    /// Writes `lines` as the function's output on `stream`, as [`Backend::write_stream`]
+    /// describes.
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    );
+}
+
+#[async_trait::async_trait]
+impl<B: Backend + ?Sized> Provider for B {
+    async fn serve(&self, timeout: Duration) -> Target {
+        let server = serve_in_process(self.requester(), timeout).await;
+        Target::new(server.addr, server)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.requester().capabilities()
+    }
+
+    async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
+        Backend::write(self, namespace, name, instance, lines).await;
+    }
+
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        Backend::write_stream(self, namespace, name, instance, stream, lines).await;
+    }
+}
+
+/// A running server the scenarios talk to, in this process or not; it stops when dropped.
+pub struct Target {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What keeps it running (a [`RunningServer`], a child process): dropping it stops it.
+    _running: Box<dyn Any + Send + Sync>,
+}
+
+impl Target {
+    /// The server at `addr`, running as long as `running` lives.
+    pub fn new(addr: SocketAddr, running: impl Any + Send + Sync) -> Target {
+        Target {
+            addr,
+            _running: Box::new(running),
+        }
+    }
+
+    /// The value of the unlabelled sample `name` (e.g. `faas_logs_active_streams`) in a scrape
+    /// of `GET /metrics`.
+    ///
+    /// # Panics
+    /// When the scrape fails or has no such sample: the scenario cannot check what it must.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let res = get(self.addr, "/metrics")
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        assert_eq!(res.status, 200, "GET /metrics: {}", res.text());
+        let text = res.text();
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (sample, value) = line.split_once(' ')?;
+                (sample == name).then(|| value.split(' ').next().unwrap_or_default())
+            })
+            .map(|value| {
+                value
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{name} {value:?}: {e}"))
+            })
+            .unwrap_or_else(|| panic!("no sample {name} in /metrics:\n{text}"))
+    }
+}
 
 /// How long a scenario waits for a line it expects (generous: CI machines are slow).
 pub const WAIT: Duration = Duration::from_secs(15);
 
 /// Starts the real server over the backend's requester, allowing [`NAMESPACE`] (the default)
-/// and [`OTHER_NAMESPACE`], with stream deadline `timeout`.
+/// and [`OTHER_NAMESPACE`], with stream deadline `timeout`: what [`Provider::serve`] does for a
+/// [`Backend`], for tests that also read the server's [`crate::Metrics`] in process.
 pub async fn start(backend: &dyn Backend, timeout: Duration) -> RunningServer {
+    serve_in_process(backend.requester(), timeout).await
+}
+
+async fn serve_in_process(requester: Arc<dyn Requester>, timeout: Duration) -> RunningServer {
     let mut config = Config::local(timeout);
     config.handler.namespaces = NamespacePolicy {
         default: NAMESPACE.to_owned(),
@@ -78,7 +196,7 @@ pub async fn start(backend: &dyn Backend, timeout: Duration) -> RunningServer {
                 .collect(),
         ),
     };
-    Server::bind(backend.requester(), config)
+    Server::bind(requester, config)
         .await
         .unwrap_or_else(|e| panic!("binding the server: {e}"))
         .spawn()
@@ -92,7 +210,7 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{:x}{n}", t & 0xffff_ffff)
 }
 
-async fn fetch(server: &RunningServer, query: &str) -> Response {
+async fn fetch(server: &Target, query: &str) -> Response {
     get(server.addr, &format!("/system/logs?{query}"))
         .await
         .unwrap_or_else(|e| panic!("GET /system/logs?{query}: {e}"))
@@ -157,15 +275,15 @@ fn lines(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix} {i}")).collect()
 }
 
-async fn write(backend: &dyn Backend, ns: &str, name: &str, instance: usize, lines: &[String]) {
+async fn write(backend: &dyn Provider, ns: &str, name: &str, instance: usize, lines: &[String]) {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     backend.write(ns, name, instance, &refs).await;
 }
 
 /// `tail=N` returns the last N messages in order; `tail` of 0, -1 or more than there are
 /// returns all.
-pub async fn tail(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn tail(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("tail");
     let all = lines("tail", 10);
     write(backend, NAMESPACE, &name, 0, &all).await;
@@ -182,8 +300,8 @@ pub async fn tail(backend: &dyn Backend) {
 }
 
 /// `since` returns the messages at or after that time.
-pub async fn since(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn since(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("since");
     let all = lines("since", 5);
     write(backend, NAMESPACE, &name, 0, &all).await;
@@ -211,8 +329,8 @@ pub async fn since(backend: &dyn Backend) {
 }
 
 /// `since` and `tail` together: the last N at or after `since`.
-pub async fn since_and_tail(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn since_and_tail(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("sincetail");
     let all = lines("st", 6);
     write(backend, NAMESPACE, &name, 0, &all).await;
@@ -236,8 +354,8 @@ pub async fn since_and_tail(backend: &dyn Backend) {
 }
 
 /// `instance` keeps only that instance's messages; an unknown instance gives none.
-pub async fn instance_filter(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn instance_filter(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("inst");
     write(backend, NAMESPACE, &name, 0, &lines("a", 2)).await;
     write(backend, NAMESPACE, &name, 1, &lines("b", 1)).await;
@@ -262,8 +380,8 @@ pub async fn instance_filter(backend: &dyn Backend) {
 
 /// History from several instances comes merged in timestamp order, with the right
 /// name, namespace and instance in every message, and `tail` counts across instances.
-pub async fn merge_order(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn merge_order(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("merge");
     for (instance, text) in [
         (0, "a1"),
@@ -307,8 +425,8 @@ pub async fn merge_order(backend: &dyn Backend) {
 }
 
 /// Text comes back exactly, without a trailing newline, whatever characters it holds.
-pub async fn text_is_exact(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn text_is_exact(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("text");
     let tricky = [
         "plain".to_owned(),
@@ -322,8 +440,8 @@ pub async fn text_is_exact(backend: &dyn Backend) {
 }
 
 /// `follow=true` sends history, then lines written after the request started, live.
-pub async fn follow_live(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(60)).await;
+pub async fn follow_live(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(60)).await;
     let name = unique_name("follow");
     write(backend, NAMESPACE, &name, 0, &lines("old", 2)).await;
     let mut stream = open(
@@ -348,8 +466,8 @@ pub async fn follow_live(backend: &dyn Backend) {
 }
 
 /// `follow=true&tail=1`: the last history line, then live lines.
-pub async fn follow_with_tail(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(60)).await;
+pub async fn follow_with_tail(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(60)).await;
     let name = unique_name("followtail");
     write(backend, NAMESPACE, &name, 0, &lines("old", 3)).await;
     let mut stream = open(
@@ -364,8 +482,8 @@ pub async fn follow_with_tail(backend: &dyn Backend) {
 }
 
 /// An instance that appears while following is included.
-pub async fn follow_new_instance(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(60)).await;
+pub async fn follow_new_instance(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(60)).await;
     let name = unique_name("newinst");
     write(backend, NAMESPACE, &name, 0, &["first".to_owned()]).await;
     let mut stream = open(
@@ -399,9 +517,9 @@ pub async fn follow_new_instance(backend: &dyn Backend) {
 /// reads slowly. It stops reading after the first line, its socket's receive buffer is small,
 /// and the history is larger than what the server's kernel send buffer can take (sized from
 /// `net.ipv4.tcp_wmem`), so the server cannot have sent it all when the deadline passes.
-pub async fn deadline(backend: &dyn Backend) {
+pub async fn deadline(backend: &dyn Provider) {
     let timeout = Duration::from_secs(2);
-    let server = start(backend, timeout).await;
+    let server = backend.serve(timeout).await;
     let name = unique_name("deadline");
     write(backend, NAMESPACE, &name, 0, &["only".to_owned()]).await;
     let started = Instant::now();
@@ -425,7 +543,7 @@ pub async fn deadline(backend: &dyn Backend) {
         started.elapsed() >= timeout - Duration::from_millis(100),
         "ended before the deadline"
     );
-    assert_eq!(server.metrics.stream_aborts(), 0);
+    assert_eq!(server.metric(STREAM_ABORTS).await, 0.0);
 
     // A history that cannot be complete when the deadline passes.
     let name = unique_name("deadline-history");
@@ -469,7 +587,11 @@ pub async fn deadline(backend: &dyn Backend) {
         received < lines_needed,
         "all {lines_needed} lines arrived although the client stalled past the deadline"
     );
-    assert_eq!(server.metrics.stream_aborts(), 1, "counted as an abort");
+    assert_eq!(
+        server.metric(STREAM_ABORTS).await,
+        1.0,
+        "counted as an abort"
+    );
 }
 
 /// More bytes than the kernel can hold between a server that writes and a client that has
@@ -485,8 +607,8 @@ fn history_bytes_beyond_kernel_buffers() -> usize {
 }
 
 /// A client that leaves ends its stream within a second.
-pub async fn disconnect(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(60)).await;
+pub async fn disconnect(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(60)).await;
     let name = unique_name("disconnect");
     write(backend, NAMESPACE, &name, 0, &["hello".to_owned()]).await;
     let mut stream = open(
@@ -496,10 +618,10 @@ pub async fn disconnect(backend: &dyn Backend) {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stream.next_message(WAIT).await["text"], "hello");
-    assert_eq!(server.metrics.active_streams(), 1);
+    assert_eq!(server.metric(ACTIVE_STREAMS).await, 1.0);
     drop(stream);
     let left = Instant::now();
-    while server.metrics.active_streams() != 0 {
+    while server.metric(ACTIVE_STREAMS).await != 0.0 {
         assert!(
             left.elapsed() < Duration::from_secs(1),
             "the stream outlived its client by 1 s"
@@ -509,16 +631,16 @@ pub async fn disconnect(backend: &dyn Backend) {
 }
 
 /// A function without logs gets an empty 200, also with `follow` until the deadline.
-pub async fn unknown_function(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(2)).await;
+pub async fn unknown_function(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(2)).await;
     let name = unique_name("nobody");
     assert!(ndjson(&fetch(&server, &format!("name={name}")).await).is_empty());
     assert!(ndjson(&fetch(&server, &format!("name={name}&tail=5&follow=true")).await).is_empty());
 }
 
 /// Bad input is a `422` with a plain-text reason, and never any data.
-pub async fn bad_input(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn bad_input(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("bad");
     write(backend, NAMESPACE, &name, 0, &["secret".to_owned()]).await;
     for query in [
@@ -546,8 +668,8 @@ pub async fn bad_input(backend: &dyn Backend) {
 
 /// The same function name in two namespaces: each request sees only its own namespace, and
 /// every message names the namespace queried.
-pub async fn namespace_isolation(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn namespace_isolation(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("iso");
     write(backend, NAMESPACE, &name, 0, &["main".to_owned()]).await;
     write(backend, OTHER_NAMESPACE, &name, 0, &["other".to_owned()]).await;
@@ -562,7 +684,7 @@ pub async fn namespace_isolation(backend: &dyn Backend) {
 }
 
 /// Expands to one `#[tokio::test]` per conformance scenario, each over a fresh backend from
-/// `$make`, an `async fn() -> impl Backend`.
+/// `$make`, an `async fn() -> impl Provider` (every [`Backend`] is one).
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {

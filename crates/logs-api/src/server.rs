@@ -482,30 +482,54 @@ impl Drop for RunningServer {
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "Cannot listen for SIGINT.");
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled: the
+/// server polls it only between accepts, and a SIGTERM that came before that first poll would
+/// meet the default action and kill the process instead of shutting it down (seen by the
+/// end-to-end tests under load: exit by signal 15 right after two answered requests).
+///
+/// # Panics
+/// Outside a tokio runtime (installing a handler needs its driver).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(error = %e, "Cannot listen for SIGTERM.");
+                tracing::warn!(error = %e, "Cannot listen for {name}.");
+                None
+            }
+        };
+        (
+            install(SignalKind::terminate(), "SIGTERM"),
+            install(SignalKind::interrupt(), "SIGINT"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(int) => tracing::info!("SIGINT received."),
+                () = wait(term) => tracing::info!("SIGTERM received."),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "Cannot listen for Ctrl-C.");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("Ctrl-C received.");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received."),
-        () = term => tracing::info!("SIGTERM received."),
     }
 }
 
@@ -532,10 +556,9 @@ pub fn init_tracing(args: &ServerArgs) {
 /// Bad configuration, unreadable secrets or TLS files, or an address that cannot be bound.
 pub async fn serve(requester: Arc<dyn Requester>, args: ServerArgs) -> Result<(), ServeError> {
     let config = args.config()?;
-    Server::bind(requester, config)
-        .await?
-        .run(shutdown_signal())
-        .await;
+    // Installed before the server listens: from its `Listening.` line on, SIGTERM shuts down.
+    let shutdown = shutdown_signal();
+    Server::bind(requester, config).await?.run(shutdown).await;
     Ok(())
 }
 

@@ -67,9 +67,14 @@ async fn history(backend: &support::SimBackend) {
     let (base_cpu, base_wall) = (cpu() - c0, t0.elapsed());
     assert_eq!(raw, PODS * LINES);
 
-    let provider = read(backend, "no filter", Request::new("openfaas-fn", "bench"), PODS * LINES)
-        .await
-        .saturating_sub(base_cpu);
+    let provider = read(
+        backend,
+        "no filter",
+        Request::new("openfaas-fn", "bench"),
+        PODS * LINES,
+    )
+    .await
+    .saturating_sub(base_cpu);
     println!(
         "history: provider share ~{provider:.2?} ({:.2} us/message) after the raw-read baseline {base_cpu:.2?} in {base_wall:.2?}",
         provider.as_secs_f64() * 1e6 / (PODS * LINES) as f64
@@ -79,7 +84,9 @@ async fn history(backend: &support::SimBackend) {
         grep: Some("line 4242 ".to_owned()),
         ..Filter::default()
     };
-    let provider = read(backend, "grep", grep.clone(), PODS).await.saturating_sub(base_cpu);
+    let provider = read(backend, "grep", grep.clone(), PODS)
+        .await
+        .saturating_sub(base_cpu);
     println!(
         "history grep: provider share ~{provider:.2?} ({:.2} us/line read)",
         provider.as_secs_f64() * 1e6 / (PODS * LINES) as f64

@@ -3,7 +3,10 @@
 //! (default 100,000 lines, 3 runs, each in a fresh browser). Needs Debian's `chromium`,
 //! `chromium-driver` and `systemd-journal-remote`.
 
-use browser_tests::*;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::*;
 
 #[tokio::main]
 async fn main() {

@@ -2,7 +2,9 @@
 //! stays responsive. Prints what it measured (`cargo bench -p browser-tests --bench render`
 //! repeats the measurement); the only timed assertions are generous sanity bounds.
 
-use browser_tests::*;
+mod support;
+
+use support::*;
 
 const LINES: usize = 100_000;
 

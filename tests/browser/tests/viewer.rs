@@ -7,10 +7,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use browser_tests::*;
+mod support;
+
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use serde_json::{Value, json};
+use support::*;
 
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 

@@ -5,7 +5,7 @@
 //! scenarios follow the backend's declared [`crate::Capabilities`]: a filter it declares must
 //! work; one it does not must be a `422` naming the parameter.
 //!
-//! Lines are written with [`Backend::write_stream`]: `ERROR …` to stderr and `INFO …` to
+//! Lines are written with [`Provider::write_stream`]: `ERROR …` to stderr and `INFO …` to
 //! stdout, so every backend's natural level agrees (journald's `PRIORITY` 3 and 6 as faasd
 //! writes them, the level a Kubernetes backend detects from the text, Loki's detected level).
 
@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Backend, NAMESPACE, OTHER_NAMESPACE, WAIT, fetch, ndjson, start, texts, unique_name};
+use super::{
+    NAMESPACE, OTHER_NAMESPACE, Provider, Target, WAIT, fetch, ndjson, texts, unique_name,
+};
 use crate::message::OutputStream;
 use crate::requester::Capabilities;
 use crate::testing::{Response, get, open, send};
@@ -32,7 +34,7 @@ const MIXED: [(usize, OutputStream, &str); 6] = [
 ];
 
 /// Writes [`MIXED`] for `name`: errors from two instances, the newest line an `INFO`.
-async fn write_mixed(backend: &dyn Backend, name: &str) {
+async fn write_mixed(backend: &dyn Provider, name: &str) {
     for (instance, stream, text) in MIXED {
         backend
             .write_stream(NAMESPACE, name, instance, stream, &[text])
@@ -49,12 +51,12 @@ fn mixed(keep: impl Fn(usize, OutputStream, &str) -> bool) -> Vec<String> {
         .collect()
 }
 
-fn capabilities(backend: &dyn Backend) -> Capabilities {
-    backend.requester().capabilities()
+fn capabilities(backend: &dyn Provider) -> Capabilities {
+    backend.capabilities()
 }
 
 /// The texts of a `200` answer to `query`.
-async fn answer(server: &crate::server::RunningServer, query: &str) -> Vec<String> {
+async fn answer(server: &Target, query: &str) -> Vec<String> {
     texts(&ndjson(&fetch(server, query).await))
 }
 
@@ -78,8 +80,8 @@ fn assert_refused(res: &Response, query: &str, param: &str) {
 }
 
 /// `level=X` keeps the messages at X or worse; aliases and case do not matter.
-pub async fn level(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn level(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("level");
     write_mixed(backend, &name).await;
     if !capabilities(backend).level {
@@ -114,11 +116,11 @@ pub async fn level(backend: &dyn Backend) {
 }
 
 /// `level=error&tail=N`: the last N errors, though newer lines of other levels exist.
-pub async fn level_and_tail(backend: &dyn Backend) {
+pub async fn level_and_tail(backend: &dyn Provider) {
     if !capabilities(backend).level {
         return;
     }
-    let server = start(backend, Duration::from_secs(30)).await;
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("leveltail");
     write_mixed(backend, &name).await;
     assert_eq!(
@@ -150,8 +152,8 @@ pub async fn level_and_tail(backend: &dyn Backend) {
 }
 
 /// `stream=stdout|stderr`, or a `422` from a backend that cannot tell them apart.
-pub async fn stream(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn stream(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("stream");
     write_mixed(backend, &name).await;
     if !capabilities(backend).stream {
@@ -183,7 +185,7 @@ const TRICKY: [&str; 6] = [
     "INFO plain",
 ];
 
-async fn write_tricky(backend: &dyn Backend, name: &str) {
+async fn write_tricky(backend: &dyn Provider, name: &str) {
     backend.write_stream(NAMESPACE, name, 0, OUT, &TRICKY).await;
 }
 
@@ -193,8 +195,8 @@ fn encode(value: &str) -> String {
 }
 
 /// `grep=TEXT`: a case-sensitive substring, taken literally whatever its characters.
-pub async fn grep(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn grep(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("grep");
     write_tricky(backend, &name).await;
     if !capabilities(backend).text {
@@ -226,8 +228,8 @@ pub async fn grep(backend: &dyn Backend) {
 }
 
 /// `regexp=RE`: the `regex` crate's syntax, matched anywhere in the text.
-pub async fn regexp(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn regexp(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("regexp");
     write_tricky(backend, &name).await;
     if !capabilities(backend).text {
@@ -255,12 +257,12 @@ pub async fn regexp(backend: &dyn Backend) {
 }
 
 /// Filters combine (all must hold), also with `instance`, `tail` and `since`.
-pub async fn combined(backend: &dyn Backend) {
+pub async fn combined(backend: &dyn Provider) {
     let caps = capabilities(backend);
     if !(caps.level && caps.text) {
         return;
     }
-    let server = start(backend, Duration::from_secs(30)).await;
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("combined");
     write_mixed(backend, &name).await;
     let history = ndjson(&fetch(&server, &format!("name={name}")).await);
@@ -316,12 +318,12 @@ pub async fn combined(backend: &dyn Backend) {
 }
 
 /// While following, a live line that does not match is not sent and one that does is.
-pub async fn follow(backend: &dyn Backend) {
+pub async fn follow(backend: &dyn Provider) {
     let caps = capabilities(backend);
     if !(caps.level && caps.text) {
         return;
     }
-    let server = start(backend, Duration::from_secs(60)).await;
+    let server = backend.serve(Duration::from_secs(60)).await;
     let name = unique_name("filterfollow");
     write_mixed(backend, &name).await;
     let mut errors = open(
@@ -363,8 +365,8 @@ pub async fn follow(backend: &dyn Backend) {
 
 /// Empty values mean "not set"; `events` takes Go's `ParseBool` set (a backend without
 /// platform events ignores it).
-pub async fn empty_values_and_events(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn empty_values_and_events(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("empty");
     write_mixed(backend, &name).await;
     let all = mixed(|_, _, _| true);
@@ -396,8 +398,8 @@ pub async fn empty_values_and_events(backend: &dyn Backend) {
 }
 
 /// Bad filter values are a `422` naming the parameter, with no data.
-pub async fn bad_values(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn bad_values(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let name = unique_name("badfilter");
     write_mixed(backend, &name).await;
     let too_long = format!("regexp={}", "a".repeat(crate::filter::REGEXP_MAX_LEN + 1));
@@ -422,7 +424,7 @@ pub async fn bad_values(backend: &dyn Backend) {
     assert_refused(&fetch(&server, &query).await, &query, "regexp");
 }
 
-async fn list(server: &crate::server::RunningServer, query: &str) -> Response {
+async fn list(server: &Target, query: &str) -> Response {
     get(server.addr, &format!("/system/logs/functions{query}"))
         .await
         .unwrap_or_else(|e| panic!("GET /system/logs/functions{query}: {e}"))
@@ -453,8 +455,8 @@ fn names(res: &Response) -> Vec<String> {
 
 /// `GET /system/logs/functions`: exactly the functions with logs in the namespace, sorted;
 /// another namespace's are never listed; the namespace policy is that of `/system/logs`.
-pub async fn functions(backend: &dyn Backend) {
-    let server = start(backend, Duration::from_secs(30)).await;
+pub async fn functions(backend: &dyn Provider) {
+    let server = backend.serve(Duration::from_secs(30)).await;
     let b = unique_name("list-b");
     let a = unique_name("list-a");
     let other = unique_name("list-other");
@@ -506,7 +508,7 @@ pub async fn functions(backend: &dyn Backend) {
 }
 
 /// Expands to one `#[tokio::test]` per filter and listing scenario, each over a fresh backend
-/// from `$make`, an `async fn() -> impl Backend`. A backend expands it once it implements
+/// from `$make`, an `async fn() -> impl Provider`. A backend expands it once it implements
 /// filters and [`crate::Requester::functions`].
 #[macro_export]
 macro_rules! conformance_filter_tests {
