@@ -85,7 +85,13 @@ pub fn router(
         ))
         .merge(crate::viewer::routes());
     let protected = match auth {
-        Some(auth) => protected.layer(middleware::from_fn_with_state(Arc::new(auth), require_auth)),
+        Some(auth) => protected.layer(middleware::from_fn_with_state(
+            AuthState {
+                auth: Arc::new(auth),
+                metrics: state.metrics.clone(),
+            },
+            require_auth,
+        )),
         None => protected,
     };
     Router::new()
@@ -108,13 +114,30 @@ pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     res
 }
 
+/// What the basic-auth layer needs: the credentials, and the metrics that count a refused log
+/// request like any other answered one.
+#[derive(Clone)]
+struct AuthState {
+    auth: Arc<BasicAuth>,
+    metrics: Arc<Metrics>,
+}
+
 async fn require_auth(
-    State(auth): State<Arc<BasicAuth>>,
+    State(state): State<AuthState>,
     request: HttpRequest,
     next: Next,
 ) -> Response {
-    if auth.allows(request.headers().get(http::header::AUTHORIZATION)) {
+    if state
+        .auth
+        .allows(request.headers().get(http::header::AUTHORIZATION))
+    {
         return next.run(request).await;
+    }
+    // The layer answers before the log handler, which counts every other answer.
+    if request.uri().path() == "/system/logs" {
+        state
+            .metrics
+            .record_request(StatusCode::UNAUTHORIZED.as_u16());
     }
     let mut res = plain(StatusCode::UNAUTHORIZED, "unauthorized");
     res.headers_mut().insert(

@@ -735,6 +735,9 @@ async fn basic_auth_guards_everything_but_healthz() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.status, 200);
+    // Refused log requests are answered log requests too: two paths, twice each.
+    assert_eq!(server.metrics.requests(401), 4);
+    assert_eq!(server.metrics.requests(200), 1);
     for open_path in ["/healthz", "/healthz/ready"] {
         let res = get(server.addr, open_path)
             .await

@@ -58,16 +58,6 @@ impl SimBackend {
         format!("{name}-pod-{instance}")
     }
 
-    /// Whether the provider has listed the pods of function `name` (read its logs) yet.
-    pub fn was_read(&self, namespace: &str, name: &str) -> bool {
-        let list = format!("/api/v1/namespaces/{namespace}/pods?");
-        let selector = format!("labelSelector=faas_function={name}");
-        self.sim
-            .requests()
-            .iter()
-            .any(|r| r.starts_with(&list) && r.split('&').any(|p| p.ends_with(&selector)))
-    }
-
     /// A timestamp (Unix nanoseconds) later than every one handed out before.
     pub fn next_ts(&self) -> i64 {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,15 +80,6 @@ impl Backend for SimBackend {
         }
         let stamped: Vec<(i64, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
         self.sim.append(namespace, &pod, &stamped);
-        // A follower reads each pod over its own log stream, so lines that different pods
-        // write microseconds apart reach it in either order (as with `kubectl logs -f -l`),
-        // also when its streams open just after them (each catches up on its own pod). The
-        // scenarios write bursts across instances while following and expect them in order:
-        // once the function has been read (a follow may be live or starting), writes are
-        // spaced as lines written at human speed would be.
-        if self.was_read(namespace, name) {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     }
 }
 

@@ -205,16 +205,6 @@ impl KubeProcess {
         format!("{name}-pod-{instance}")
     }
 
-    /// Whether the provider has listed the pods of function `name` (read its logs) yet.
-    fn was_read(&self, namespace: &str, name: &str) -> bool {
-        let list = format!("/api/v1/namespaces/{namespace}/pods?");
-        let selector = format!("labelSelector=faas_function={name}");
-        self.sim
-            .requests()
-            .iter()
-            .any(|r| r.starts_with(&list) && r.split('&').any(|p| p.ends_with(&selector)))
-    }
-
     /// The kubeconfig file naming the simulator.
     pub fn kubeconfig(&self) -> PathBuf {
         self.kubeconfig.path().join("config")
@@ -265,14 +255,6 @@ impl Provider for KubeProcess {
         let stamped: Vec<(i64, &str)> =
             lines.iter().map(|l| (next_nanos(&self.last), *l)).collect();
         self.sim.append(namespace, &pod, &stamped);
-        // A follower reads each pod over its own log stream, so lines that different pods write
-        // microseconds apart reach it in either order (as with `kubectl logs -f -l`). The
-        // scenarios write bursts across instances while following and expect them in order:
-        // once the function has been read, writes are spaced as lines written at human speed
-        // would be (as the in-process backend of crates/logs-kubernetes/tests does).
-        if self.was_read(namespace, name) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     async fn write_stream(
