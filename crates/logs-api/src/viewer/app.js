@@ -36,6 +36,13 @@ let chartTimer = 0;
 let chartDirty = false;
 let instanceWidth = 0;
 let stick = true;
+// Where the log was last seen scrolled to; only a move up from there is the reader leaving the
+// bottom. Lines still being laid out (the chunks' content-visibility) change the log's height
+// under a pinned view without anyone scrolling, and must not unpin it.
+let lastTop = 0;
+// A chunk the browser skipped keeps its remembered height until it is next laid out, possibly
+// a frame after the view was pinned to the bottom: when its real height arrives, pin again.
+const contentSize = new ResizeObserver(() => { if (stick) pin(); });
 let instances = new Map();
 
 const rowTemplate = document.createElement('div');
@@ -201,6 +208,12 @@ function togglePause() {
   }
 }
 
+// Shows the newest line and remembers that position as the reader's.
+function pin() {
+  log.scrollTop = log.scrollHeight;
+  lastTop = log.scrollTop;
+}
+
 // ---- the lines ------------------------------------------------------------------------------
 
 function clearView() {
@@ -281,6 +294,7 @@ function render() {
     if (!chunk || chunk.size === CHUNK) {
       chunk = { el: document.createElement('div'), size: 0, left: 0 };
       chunk.el.className = 'chunk';
+      contentSize.observe(chunk.el);
       chunks.push(chunk);
       log.append(chunk.el);
     }
@@ -317,7 +331,7 @@ function render() {
       chartDirty = false;
     }, 250);
   }
-  if (stick) log.scrollTop = log.scrollHeight;
+  if (stick) pin();
   else $('jump').hidden = false;
   if (pending.length && !scheduled) {
     scheduled = true;
@@ -373,7 +387,7 @@ function changed(key, value) {
   saveUrl();
   if (key === 'wrap') {
     log.classList.toggle('wrap', value === 'true');
-    if (stick) log.scrollTop = log.scrollHeight;
+    if (stick) pin();
   } else restart();
   if (key === 'namespace') loadFunctions();
   else if (key === 'name') markFunction();
@@ -403,14 +417,20 @@ function bindControls() {
   $('download').addEventListener('click', download);
   $('jump').addEventListener('click', () => {
     stick = true;
-    log.scrollTop = log.scrollHeight;
+    pin();
   });
   // Whatever changes the log's size (the chart appearing, wrapping, the window), the newest
   // line stays in view while following at the bottom.
-  new ResizeObserver(() => { if (stick) log.scrollTop = log.scrollHeight; }).observe(log);
+  contentSize.observe(log);
   log.addEventListener('scroll', () => {
-    stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
-    if (stick) $('jump').hidden = true;
+    const top = log.scrollTop;
+    const atBottom = top + log.clientHeight >= log.scrollHeight - 8;
+    if (atBottom) stick = true;
+    else if (top < lastTop - 1) stick = false;
+    lastTop = top;
+    if (!stick) return;
+    $('jump').hidden = true;
+    if (!atBottom) pin();
   });
   log.addEventListener('mouseover', (e) => {
     const t = e.target.closest('time');
