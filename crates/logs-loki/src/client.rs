@@ -236,6 +236,24 @@ impl Loki {
             .map(|_| ())
     }
 
+    /// `GET /loki/api/v1/label/<name>/values` for the streams `query` selects with lines in
+    /// `[start, end]` (the `query` parameter needs Loki 2.9 or later).
+    pub(crate) async fn label_values(
+        &self,
+        name: &str,
+        query: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, LokiError> {
+        let (start, end) = (start.to_string(), end.to_string());
+        // The name comes from configuration, checked as a label name: nothing to escape.
+        let path = format!("/loki/api/v1/label/{name}/values");
+        let body = self
+            .get(&path, &[("query", query), ("start", &start), ("end", &end)])
+            .await?;
+        Ok(crate::wire::decode_label_values(&body)?)
+    }
+
     /// Opens `GET /loki/api/v1/tail` as a websocket: lines at or after `start`, then live ones.
     pub(crate) async fn tail(
         &self,

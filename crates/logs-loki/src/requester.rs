@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use logs_api::{Error, LogStream, Request, Requester};
+use logs_api::{Capabilities, Error, LogStream, Request, Requester, Timestamp};
 
 use crate::client::Loki;
 use crate::config::{Args, Config, ConfigError};
@@ -53,6 +53,31 @@ impl Requester for LokiRequester {
         )
         .prime()
         .await
+    }
+
+    /// Every filter: pushed into the LogQL query as far as LogQL can say it (line filters
+    /// `|=` and `|~`, the `stream` label, `detected_level`), and applied again by the provider
+    /// to what Loki returns (`docs/backends/loki.md`, Filters).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    /// The values of the function label among the streams of `namespace` with lines in the
+    /// look-back (`--loki-look-back`), from Loki's label-values API with the namespace as a
+    /// selector: `GET /loki/api/v1/label/<function>/values?query={<namespace>="ns"}`.
+    async fn functions(&self, namespace: &str) -> Result<Vec<String>, Error> {
+        let end = Timestamp::now().unix_nanos();
+        let look_back = i64::try_from(self.config.look_back.as_nanos()).unwrap_or(i64::MAX);
+        let query = crate::query::namespace_only_selector(&self.config.labels, namespace);
+        self.loki
+            .label_values(
+                &self.config.labels.function,
+                &query,
+                end.saturating_sub(look_back),
+                end,
+            )
+            .await
+            .map_err(|e| Error::backend(format!("asking Loki for the functions of {query}"), e))
     }
 
     /// Ready when Loki answers `GET /loki/api/v1/labels` for our tenant and credentials.

@@ -5,10 +5,17 @@
 //! previous one has been taken by the client, and the live queue is bounded by the feed.
 //! Dropping the stream drops the in-flight request and leaves the feed.
 //!
-//! - `tail=N` with N up to a page: one `direction=backward&limit=N` query, reversed.
-//! - larger N: a backward pass that only counts, to find the timestamp of the N-th newest line
-//!   (and which lines at exactly that timestamp are among the N), then a forward pass from it.
-//! - otherwise: forward pages from `since` (or the look-back bound).
+//! The request's filters go to Loki as far as LogQL can say them ([`Plan`]), and the provider
+//! applies the whole filter again to every line Loki returns ([`keeps`]), so the answer is
+//! exactly what filtering the unfiltered lines would give.
+//!
+//! - `tail=N` with N up to a page and a filter Loki applies exactly (or none): one
+//!   `direction=backward&limit=N` query, reversed.
+//! - otherwise: a backward pass that counts the lines that pass the filter, to find the
+//!   timestamp of the N-th newest (and which lines at exactly that timestamp are among the N),
+//!   then a forward pass from it. When the N are within the first backward page (N up to a
+//!   page), they are delivered from it, with no second query.
+//! - no `tail`: forward pages from `since` (or the look-back bound).
 //! - follow: join the namespace's feed: a forward catch-up of this function's lines from the
 //!   end of the history to the feed's position, then the feed's lines. A follower that falls
 //!   behind the feed catches up the same way. The [`Cursor`] skips what was delivered.
@@ -24,7 +31,9 @@ use crate::client::{Direction, Loki, LokiError};
 use crate::config::Config;
 use crate::cursor::{Cursor, EntryId, LineHasher};
 use crate::feed::{Feeds, Subscription, Taken};
+use crate::filter::keeps;
 use crate::pages::{Page, fetch_page};
+use crate::query::Plan;
 use crate::wire::{Entry, Expect};
 
 /// Retries before the first byte (100 + 200 + 400 ms of waiting at most).
@@ -62,12 +71,38 @@ enum Then {
     Live { clean: bool },
 }
 
+/// The counting pass of a `tail`.
 struct Count {
     want: usize,
+    /// Exclusive end of the next backward page.
     end: i64,
+    /// Lines that pass the filter, counted so far.
     counted: usize,
+    /// The oldest timestamp read so far, and every line read at it: the next page starts
+    /// there again (inclusively) and skips these.
+    seen_ts: i64,
+    seen: Vec<EntryId>,
+    /// The oldest timestamp counted so far, and the counted lines at it.
     run_ts: i64,
     run: Vec<EntryId>,
+    /// While on the first page: its lines that pass, newest first, to deliver without a second
+    /// query when the N are among them.
+    first: Option<Vec<Entry>>,
+}
+
+impl Count {
+    fn new(want: usize, end: i64, page_size: usize) -> Count {
+        Count {
+            want,
+            end,
+            counted: 0,
+            seen_ts: i64::MIN,
+            seen: Vec::new(),
+            run_ts: i64::MIN,
+            run: Vec::new(),
+            first: (want <= page_size).then(Vec::new),
+        }
+    }
 }
 
 /// The state of one answer.
@@ -76,6 +111,8 @@ pub(crate) struct LokiStream {
     feeds: Arc<Feeds>,
     config: Arc<Config>,
     request: Request,
+    /// What of the filter Loki applies.
+    plan: Plan,
     query: String,
     /// Start of the history window (inclusive).
     start: i64,
@@ -103,7 +140,8 @@ impl LokiStream {
         config: Arc<Config>,
         request: Request,
     ) -> Self {
-        let query = crate::query::selector(&config.labels, &request);
+        let plan = Plan::new(&request.filter);
+        let query = crate::query::log_query(&config.labels, &request, &plan);
         let end = Timestamp::now().unix_nanos();
         let look_back = i64::try_from(config.look_back.as_nanos()).unwrap_or(i64::MAX);
         let bound = end.saturating_sub(look_back);
@@ -112,14 +150,9 @@ impl LokiStream {
             .map_or(bound, |s| s.unix_nanos().max(bound))
             .min(end);
         let phase = match request.tail {
-            Some(n) if n <= config.page_size => Phase::Newest { limit: n },
-            Some(n) => Phase::Count(Count {
-                want: n,
-                end,
-                counted: 0,
-                run_ts: i64::MIN,
-                run: Vec::new(),
-            }),
+            Some(0) => Phase::Newest { limit: 0 },
+            Some(n) if n <= config.page_size && plan.exact => Phase::Newest { limit: n },
+            Some(n) => Phase::Count(Count::new(n, end, config.page_size)),
             None => Phase::Forward {
                 start,
                 end,
@@ -134,6 +167,7 @@ impl LokiStream {
             feeds,
             config,
             request,
+            plan,
             query,
             start,
             end,
@@ -152,6 +186,9 @@ impl LokiStream {
     pub(crate) async fn prime(mut self) -> Result<LogStream, Error> {
         let mut failures = 0;
         while let Err(e) = self.step().await {
+            if self.drop_regexp(&e) {
+                continue;
+            }
             // A few quick retries: a client is waiting for the status line.
             failures += 1;
             if !e.is_transient() || failures > self.config.retries.min(PRIME_RETRIES) {
@@ -177,6 +214,7 @@ impl LokiStream {
             }
             match self.step().await {
                 Ok(()) => self.last_answer = std::time::Instant::now(),
+                Err(e) if self.drop_regexp(&e) => {}
                 Err(e) => {
                     self.failures += 1;
                     if !e.is_transient() || self.failures > self.config.retries {
@@ -195,6 +233,27 @@ impl LokiStream {
                 }
             }
         }
+    }
+
+    /// When Loki refuses the pushed-down `regexp` (Go's RE2 parser rejected what
+    /// [`crate::re2`] wrote, which it should never do), asks again without it: the provider
+    /// applies the `regexp` itself anyway. Returns whether the query changed.
+    fn drop_regexp(&mut self, e: &LokiError) -> bool {
+        let refused =
+            matches!(e, LokiError::Status { text, .. } if text.contains("error parsing regexp"));
+        if !refused || self.plan.regexp.is_none() {
+            return false;
+        }
+        tracing::warn!(query = %self.query, error = %e, "Loki refused the regexp filter; applying it in the provider only.");
+        self.plan.drop_regexp();
+        self.query = crate::query::log_query(&self.config.labels, &self.request, &self.plan);
+        // One backward query of N lines is only right when Loki filters exactly.
+        if let Phase::Newest { limit } = self.phase
+            && limit > 0
+        {
+            self.phase = Phase::Count(Count::new(limit, self.end, self.config.page_size));
+        }
+        true
     }
 
     fn message(&self, mut entry: Entry) -> Message {
@@ -255,6 +314,17 @@ impl LokiStream {
 }
 
 impl LokiStream {
+    /// The history is `newest` (the lines that pass, newest first): delivers it in time order.
+    fn deliver_newest(&mut self, newest: Vec<Entry>) -> Phase {
+        for entry in newest.into_iter().rev() {
+            if self.cursor.take(&entry) {
+                self.ready.push_back(entry);
+            }
+        }
+        self.after_window(self.end, Then::History);
+        std::mem::replace(&mut self.phase, Phase::Done)
+    }
+
     /// A forward window is done.
     fn after_window(&mut self, end: i64, then: Then) {
         self.phase = match then {
@@ -294,7 +364,7 @@ impl LokiStream {
                         }
                     };
                     for entry in page.entries.into_iter().rev() {
-                        if self.cursor.take(&entry) {
+                        if self.cursor.take(&entry) && keeps(&self.request.filter, &entry) {
                             self.ready.push_back(entry);
                         }
                     }
@@ -320,11 +390,18 @@ impl LokiStream {
                     }
                 };
                 self.failures = 0;
-                let boundary = (count.run_ts, count.run.clone());
-                for entry in &page.entries {
-                    let id = self.hasher.id(entry);
-                    if entry.ts == boundary.0 && boundary.1.contains(&id) {
-                        continue; // seen on the previous page (end is re-read inclusively)
+                let oldest = page.entries.last().map(|e| e.ts);
+                let mut seen_next = Vec::new();
+                for entry in page.entries {
+                    let id = self.hasher.id(&entry);
+                    if entry.ts == count.seen_ts && count.seen.contains(&id) {
+                        continue; // read on the previous page (its end is re-read inclusively)
+                    }
+                    if Some(entry.ts) == oldest {
+                        seen_next.push(id.clone());
+                    }
+                    if !keeps(&self.request.filter, &entry) {
+                        continue;
                     }
                     count.counted += 1;
                     if entry.ts != count.run_ts {
@@ -332,30 +409,47 @@ impl LokiStream {
                         count.run.clear();
                     }
                     count.run.push(id);
+                    if let Some(first) = &mut count.first {
+                        first.push(entry);
+                    }
                     if count.counted == count.want {
-                        self.phase = Phase::Forward {
-                            start: count.run_ts,
-                            end: self.end,
-                            only_at: Some((count.run_ts, std::mem::take(&mut count.run))),
-                            then: Then::History,
+                        self.phase = match count.first.take() {
+                            Some(first) => self.deliver_newest(first),
+                            None => Phase::Forward {
+                                start: count.run_ts,
+                                end: self.end,
+                                only_at: Some((count.run_ts, std::mem::take(&mut count.run))),
+                                then: Then::History,
+                            },
                         };
                         return Ok(());
                     }
                 }
                 if !page.full {
-                    // Fewer than N lines in the window: all of them.
-                    self.phase = Phase::Forward {
-                        start: self.start,
-                        end: self.end,
-                        only_at: None,
-                        then: Then::History,
+                    // Fewer than N lines pass in the window: all of them.
+                    self.phase = match count.first.take() {
+                        Some(first) => self.deliver_newest(first),
+                        None => Phase::Forward {
+                            start: self.start,
+                            end: self.end,
+                            only_at: None,
+                            then: Then::History,
+                        },
                     };
                     return Ok(());
                 }
-                if page.entries.last().map(|e| e.ts) == Some(boundary.0) {
+                let Some(oldest) = oldest else {
+                    // A full page of nothing but other streams' lines: nothing to page past.
+                    return Err(same_timestamp(self.config.page_size));
+                };
+                if oldest == count.seen_ts {
+                    // The whole page is at the instant it started from: no way past it.
                     return Err(same_timestamp(self.config.page_size));
                 }
-                count.end = count.run_ts.saturating_add(1);
+                count.first = None;
+                count.seen_ts = oldest;
+                count.seen = seen_next;
+                count.end = oldest.saturating_add(1);
                 self.phase = Phase::Count(count);
                 Ok(())
             }
@@ -394,7 +488,7 @@ impl LokiStream {
                             None => continue,
                         }
                     }
-                    if self.cursor.take(&entry) {
+                    if self.cursor.take(&entry) && keeps(&self.request.filter, &entry) {
                         self.ready.push_back(entry);
                     }
                 }
@@ -447,6 +541,7 @@ impl LokiStream {
                             for entry in batch.iter() {
                                 if instance.is_none_or(|i| &*entry.info.instance == i)
                                     && self.cursor.take(entry)
+                                    && keeps(&self.request.filter, entry)
                                 {
                                     self.ready.push_back(entry.clone());
                                 }

@@ -164,11 +164,11 @@ impl Reader<'_> {
         }
         key.push('}');
         let level = labels
-            .get("detected_level")
+            .get(crate::query::DETECTED_LEVEL)
             .or_else(|| labels.get("level"))
             .filter(|l| !l.is_empty() && l.as_str() != "unknown")
             .map(|l| Arc::from(l.as_str()));
-        let stream = match labels.get("stream").map(String::as_str) {
+        let stream = match labels.get(crate::query::STREAM).map(String::as_str) {
             Some("stdout") => Some(OutputStream::Stdout),
             Some("stderr") => Some(OutputStream::Stderr),
             _ => None,
@@ -259,6 +259,24 @@ pub(crate) fn decode_query_range(body: &[u8], expect: Expect<'_>) -> Result<Deco
         return Err(DecodeError::ResultType(response.data.result_type));
     }
     Ok(expect.reader().read(response.data.result))
+}
+
+#[derive(Deserialize)]
+struct LabelValues {
+    status: String,
+    /// Left out by Loki when there are no values.
+    #[serde(default)]
+    data: Option<Vec<String>>,
+}
+
+/// Reads a `label/<name>/values` answer: `{"status":"success","data":["a","b"]}`, `data` left
+/// out when there are none.
+pub(crate) fn decode_label_values(body: &[u8]) -> Result<Vec<String>, DecodeError> {
+    let answer: LabelValues = serde_json::from_slice(body)?;
+    if answer.status != "success" {
+        return Err(DecodeError::Status(answer.status));
+    }
+    Ok(answer.data.unwrap_or_default())
 }
 
 /// Reads one tail websocket frame.
@@ -388,6 +406,25 @@ mod tests {
             let e = decode_query_range(body, expect(&l)).map(|_| ()).unwrap_err();
             assert!(e.to_string().contains(what), "{what}: {e}");
         }
+    }
+
+    #[test]
+    fn reads_label_values() {
+        let body = include_bytes!("../../../tests/fixtures/loki/label_instance_values.json");
+        assert_eq!(decode_label_values(body).unwrap(), ["figlet-1", "figlet-2"]);
+        assert!(
+            decode_label_values(b"{\"status\":\"success\"}\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            decode_label_values(b"{\"status\":\"success\",\"data\":null}")
+                .unwrap()
+                .is_empty()
+        );
+        let e = decode_label_values(b"{\"status\":\"error\"}").unwrap_err();
+        assert!(e.to_string().contains("error"), "{e}");
+        assert!(decode_label_values(b"[]").is_err());
     }
 
     #[test]

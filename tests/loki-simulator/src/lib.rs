@@ -8,18 +8,26 @@
 //! - `POST /loki/api/v1/push` (JSON, with structured metadata as a third value element);
 //!   a stream without labels and a timestamp more than 10 minutes ahead are refused with
 //!   Loki's texts. Identical (timestamp, line) pairs in one stream are kept once, as Loki does.
-//! - `GET /loki/api/v1/query_range`: log queries with a stream selector only (`=`, `!=`, and
-//!   `=~`/`!~` only for `.*`/`.+`); `start` inclusive, `end` exclusive, `limit` over all
-//!   streams, `direction`, `max_entries_limit_per_query`; structured metadata folded into the
-//!   stream labels unless `X-Loki-Response-Encoding-Flags: categorize-labels` is sent.
+//! - `GET /loki/api/v1/query_range`: log queries (the `logql` module): a stream selector (`=`,
+//!   `!=`, `=~`, `!~`, regexes in Go's RE2 dialect, see `re2`) and a pipeline of line filters
+//!   (`|=`, `!=`, `|~`, `!~`) and label filters (`| name op "value"`) on stream labels and
+//!   structured metadata; `start` inclusive, `end` exclusive, `limit` over all streams and
+//!   counted after the filters, `direction`, `max_entries_limit_per_query`; structured
+//!   metadata folded into the stream labels (renamed `<name>_extracted` when a stream label has
+//!   its name) unless `X-Loki-Response-Encoding-Flags: categorize-labels` is sent. Bad queries
+//!   get Loki's parse error texts, bad regexes Go's.
+//! - Loki 3's level discovery ([`Simulator::set_discover_log_levels`], the `level` module):
+//!   `detected_level` structured metadata on pushed lines, by Loki's rules.
 //! - `GET /loki/api/v1/tail` (websocket): the `limit` newest lines at or after `start`, then
 //!   every matching line as it is pushed, through a model of Loki's own lossy tail (bounded
 //!   response buffer, lines dropped under bursts, `dropped_entries` only with a later response,
 //!   a ping every second; see the `tail` module), and `max_concurrent_tail_requests` per tenant
 //!   refused with Loki's close frame ([`tail_limit_error`]).
-//! - `GET /loki/api/v1/labels`, `/loki/api/v1/label/{name}/values`, `/loki/api/v1/series`.
+//! - `GET /loki/api/v1/labels`, `/loki/api/v1/label/{name}/values` (with a `query` selector and
+//!   `start`/`end`, as Loki 2.9+), `/loki/api/v1/series`.
 //! - `X-Scope-OrgID` and `Authorization` checks (401 `no org id`), queued error answers,
-//!   requests counted per endpoint ([`Simulator::requests`]), and faults:
+//!   requests counted per endpoint ([`Simulator::requests`]) and logged with their parameters
+//!   ([`Simulator::request_log`], [`Simulator::sent_queries`]), and faults:
 //!   [`Simulator::stop`] / [`Simulator::resume`] (a restart: every connection reset),
 //!   [`Simulator::close_tails`] (Loki's `tail_max_duration`), [`Simulator::stall_tails`] (tails
 //!   that go quiet without closing) and [`Simulator::stall_queries`] (queries that never answer).
@@ -32,7 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,8 +52,13 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod level;
+mod logql;
+pub mod re2;
 mod tail;
 pub mod time;
+
+use logql::{Matcher, parse_query, parse_selector};
 
 pub use tail::{
     CLOSE_INTERNAL_ERROR, IDLE_WAIT, MAX_BUFFERED_RESPONSES, MAX_DROPPED_ENTRIES,
@@ -150,6 +163,41 @@ pub(crate) struct Shared {
     /// Bumped by every stop(), before the tails are killed: a request that a stopped server
     /// instance was still handling sees it changed.
     epoch: AtomicU64,
+    /// Loki's `discover_log_levels`: add `detected_level` metadata to pushed lines.
+    discover_levels: AtomicBool,
+    /// The latest requests, oldest first (at most [`REQUEST_LOG_LIMIT`]).
+    log: Mutex<VecDeque<LoggedRequest>>,
+}
+
+/// How many requests [`Simulator::request_log`] keeps (the oldest are forgotten).
+pub const REQUEST_LOG_LIMIT: usize = 10_000;
+
+/// One request as the simulator received it: its path and its query parameters, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRequest {
+    /// The path, e.g. `/loki/api/v1/query_range`.
+    pub path: String,
+    /// The query parameters in order, percent-decoded.
+    pub params: Vec<(String, String)>,
+}
+
+impl LoggedRequest {
+    /// The last value of parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        param(&self.params, name)
+    }
+}
+
+/// Records a request in the log.
+fn log_request(shared: &Shared, path: &str, params: &[(String, String)]) {
+    let mut log = lock(&shared.log);
+    if log.len() >= REQUEST_LOG_LIMIT {
+        log.pop_front();
+    }
+    log.push_back(LoggedRequest {
+        path: path.to_owned(),
+        params: params.to_vec(),
+    });
 }
 
 /// Requests received, per endpoint.
@@ -255,6 +303,8 @@ impl Simulator {
             tails_stalled: watch::channel(false).0,
             queries_stalled: watch::channel(false).0,
             epoch: AtomicU64::new(0),
+            discover_levels: AtomicBool::new(false),
+            log: Mutex::new(VecDeque::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -341,6 +391,28 @@ impl Simulator {
     /// Sets `max_entries_limit_per_query`.
     pub fn set_max_entries(&self, max: usize) {
         self.shared.max_entries.store(max, Ordering::Relaxed);
+    }
+
+    /// Loki's `discover_log_levels` (`limits_config`): when on, every pushed line gets a
+    /// `detected_level` in its structured metadata, as Loki 3's distributor attaches it (see the
+    /// `level` module). Loki's own default is on; the simulator's is off, as on the Loki 3 the
+    /// fixtures in `tests/fixtures/loki/` were captured from.
+    pub fn set_discover_log_levels(&self, on: bool) {
+        self.shared.discover_levels.store(on, Ordering::Relaxed);
+    }
+
+    /// The latest requests received (at most [`REQUEST_LOG_LIMIT`]), oldest first.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.log).iter().cloned().collect()
+    }
+
+    /// The `query` of every `query_range` request in [`Simulator::request_log`], oldest first.
+    pub fn sent_queries(&self) -> Vec<String> {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.path == "/loki/api/v1/query_range")
+            .filter_map(|r| r.param("query").map(str::to_owned))
+            .collect()
     }
 
     /// Requires `X-Scope-OrgID: tenant` (as Loki with `auth_enabled: true`).
@@ -460,7 +532,14 @@ impl Drop for Simulator {
     }
 }
 
-fn push(shared: &Shared, labels: Labels, entries: Vec<(i64, Arc<str>, Arc<Labels>)>) {
+fn push(shared: &Shared, labels: Labels, mut entries: Vec<(i64, Arc<str>, Arc<Labels>)>) {
+    if shared.discover_levels.load(Ordering::Relaxed) {
+        for (_, line, metadata) in &mut entries {
+            if let Some(found) = level::discover(&labels, metadata, line) {
+                Arc::make_mut(metadata).insert(level::DETECTED_LEVEL.to_owned(), found);
+            }
+        }
+    }
     let mut store = lock(&shared.store);
     let key = labels_string(&labels);
     let mut stored = Vec::with_capacity(entries.len());
@@ -509,50 +588,7 @@ fn push(shared: &Shared, labels: Labels, entries: Vec<(i64, Arc<str>, Arc<Labels
     }
 }
 
-// ---- LogQL stream selectors -------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Re,
-    NotRe,
-}
-
-#[derive(Clone, Debug)]
-struct Matcher {
-    name: String,
-    op: Op,
-    value: String,
-}
-
-impl Matcher {
-    fn matches(&self, labels: &Labels) -> bool {
-        let v = labels.get(&self.name).map_or("", String::as_str);
-        match self.op {
-            Op::Eq => v == self.value,
-            Op::Ne => v != self.value,
-            // Only the two regexes the simulator knows (checked at parse time).
-            Op::Re => self.value == ".*" || !v.is_empty(),
-            Op::NotRe => self.value != ".*" && v.is_empty(),
-        }
-    }
-
-    fn empty_compatible(&self) -> bool {
-        match self.op {
-            Op::Eq => self.value.is_empty(),
-            Op::Ne => !self.value.is_empty(),
-            Op::Re => self.value == ".*",
-            Op::NotRe => self.value == ".+",
-        }
-    }
-}
-
-const EMPTY_MATCHERS: &str = "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
-
-fn syntax_error(col: usize, what: &str) -> String {
-    format!("parse error at line 1, col {col}: syntax error: {what}")
-}
+// ---- LogQL ---------------------------------------------------------------------------------
 
 /// Reads a stream selector as the simulator (and Loki) does: the matchers as
 /// `(label, operator, value)`, or Loki's error text. An oracle for fuzzing the query builder.
@@ -562,140 +598,8 @@ fn syntax_error(col: usize, what: &str) -> String {
 pub fn matchers(q: &str) -> Result<Vec<(String, &'static str, String)>, String> {
     Ok(parse_selector(q)?
         .into_iter()
-        .map(|m| {
-            let op = match m.op {
-                Op::Eq => "=",
-                Op::Ne => "!=",
-                Op::Re => "=~",
-                Op::NotRe => "!~",
-            };
-            (m.name, op, m.value)
-        })
+        .map(|m| (m.name, m.op.text(), m.value))
         .collect())
-}
-
-/// Parses `{name op "value", ...}` the way LogQL's lexer reads it.
-fn parse_selector(q: &str) -> Result<Vec<Matcher>, String> {
-    let chars: Vec<char> = q.chars().collect();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    let unexpected = |i: usize, expecting: &str| {
-        let got = if i >= chars.len() {
-            "$end".to_owned()
-        } else {
-            chars[i].to_string()
-        };
-        syntax_error(i + 1, &format!("unexpected {got}{expecting}"))
-    };
-    skip_ws(&mut i);
-    if chars.get(i) != Some(&'{') {
-        return Err(unexpected(i, ""));
-    }
-    i += 1;
-    let mut matchers = Vec::new();
-    loop {
-        skip_ws(&mut i);
-        let begin = i;
-        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-            i += 1;
-        }
-        if begin == i || chars[begin].is_ascii_digit() {
-            return Err(unexpected(i, ", expecting IDENTIFIER"));
-        }
-        let name: String = chars[begin..i].iter().collect();
-        skip_ws(&mut i);
-        let op = match (chars.get(i), chars.get(i + 1)) {
-            (Some('='), Some('~')) => Op::Re,
-            (Some('!'), Some('~')) => Op::NotRe,
-            (Some('!'), Some('=')) => Op::Ne,
-            (Some('='), _) => Op::Eq,
-            _ => return Err(unexpected(i, ", expecting = or != or =~ or !~")),
-        };
-        i += if op == Op::Eq { 1 } else { 2 };
-        skip_ws(&mut i);
-        let value = match chars.get(i) {
-            Some('"') => {
-                i += 1;
-                let mut v = String::new();
-                loop {
-                    match chars.get(i) {
-                        None => return Err(syntax_error(i + 1, "literal not terminated")),
-                        Some('"') => break,
-                        Some('\\') => {
-                            i += 1;
-                            match chars.get(i) {
-                                Some('n') => v.push('\n'),
-                                Some('r') => v.push('\r'),
-                                Some('t') => v.push('\t'),
-                                Some('\\') => v.push('\\'),
-                                Some('"') => v.push('"'),
-                                Some('u') => {
-                                    let hex: String = chars.iter().skip(i + 1).take(4).collect();
-                                    let c = u32::from_str_radix(&hex, 16)
-                                        .ok()
-                                        .and_then(char::from_u32)
-                                        .ok_or_else(|| syntax_error(i + 1, "invalid syntax"))?;
-                                    v.push(c);
-                                    i += 4;
-                                }
-                                _ => return Err(syntax_error(i + 1, "invalid syntax")),
-                            }
-                        }
-                        Some(c) if c.is_control() && *c != '\t' => {
-                            return Err(syntax_error(i + 1, "invalid syntax"));
-                        }
-                        Some(c) => v.push(*c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                v
-            }
-            Some('`') => {
-                i += 1;
-                let begin = i;
-                while i < chars.len() && chars[i] != '`' {
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(syntax_error(i + 1, "literal not terminated"));
-                }
-                i += 1;
-                chars[begin..i - 1].iter().collect()
-            }
-            _ => return Err(unexpected(i, ", expecting STRING")),
-        };
-        if matches!(op, Op::Re | Op::NotRe) && value != ".*" && value != ".+" {
-            return Err(format!(
-                "simulator: only the regexes .* and .+ are simulated, not {value:?}"
-            ));
-        }
-        matchers.push(Matcher { name, op, value });
-        skip_ws(&mut i);
-        match chars.get(i) {
-            Some(',') => i += 1,
-            Some('}') => {
-                i += 1;
-                break;
-            }
-            _ => return Err(unexpected(i, ", expecting } or ,")),
-        }
-    }
-    skip_ws(&mut i);
-    if i < chars.len() {
-        return Err(format!(
-            "simulator: only stream selectors are simulated, not the pipeline {:?}",
-            chars[i..].iter().collect::<String>()
-        ));
-    }
-    if matchers.iter().all(Matcher::empty_compatible) {
-        return Err(EMPTY_MATCHERS.to_owned());
-    }
-    Ok(matchers)
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------
@@ -770,11 +674,13 @@ fn nanos(params: &[(String, String)], name: &str, default: i64) -> Result<i64, R
     }
 }
 
-/// Every matching line in `[start, end)`, merged across streams in `forward` or backward
-/// order, at most `limit`: what Loki's heap iterator returns.
+/// Every line in `[start, end)` of the streams `matchers` select that `keep` keeps (given its
+/// stream's labels), merged across streams in `forward` or backward order, at most `limit`:
+/// what Loki's heap iterator returns.
 fn select(
     store: &Store,
     matchers: &[Matcher],
+    keep: impl Fn(&Labels, &Stored) -> bool,
     start: i64,
     end: i64,
     limit: usize,
@@ -794,6 +700,22 @@ fn select(
     let mut out = Vec::new();
     // A simple k-way merge: streams are few, pages are at most max_entries long.
     while out.len() < limit {
+        // Lines the pipeline drops are skipped at each stream's head.
+        for (labels, range) in &mut ranges {
+            if forward {
+                while let Some((first, rest)) = range.split_first()
+                    && !keep(labels, first)
+                {
+                    *range = rest;
+                }
+            } else {
+                while let Some((last, rest)) = range.split_last()
+                    && !keep(labels, last)
+                {
+                    *range = rest;
+                }
+            }
+        }
         let pick = ranges
             .iter()
             .enumerate()
@@ -837,7 +759,13 @@ fn streams_json(selected: Vec<(Arc<Labels>, Stored)>, categorize: bool) -> Vec<V
             json!([entry.ts.to_string(), &*entry.line, extra])
         } else {
             for (k, v) in entry.metadata.iter() {
-                stream.entry(k.clone()).or_insert_with(|| v.clone());
+                // As Loki's labels builder: metadata named like a stream label is renamed.
+                let name = if labels.contains_key(k) {
+                    format!("{k}{}", logql::EXTRACTED)
+                } else {
+                    k.clone()
+                };
+                stream.insert(name, v.clone());
             }
             json!([entry.ts.to_string(), &*entry.line])
         };
@@ -870,6 +798,8 @@ async fn query_range(
     RawQuery(raw): RawQuery,
 ) -> Response {
     shared.counts.query_range.fetch_add(1, Ordering::Relaxed);
+    let params = params(raw);
+    log_request(&shared, "/loki/api/v1/query_range", &params);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -879,12 +809,11 @@ async fn query_range(
     if let Some((status, body)) = lock(&shared.queued_errors).pop_front() {
         return text(status, body);
     }
-    let params = params(raw);
     let Some(query) = param(&params, "query") else {
         return bad_request("query parameter is required");
     };
-    let matchers = match parse_selector(query) {
-        Ok(m) => m,
+    let query = match parse_query(query) {
+        Ok(q) => q,
         Err(e) => return bad_request(e),
     };
     let now = time::now_nanos();
@@ -917,9 +846,27 @@ async fn query_range(
         .get("x-loki-response-encoding-flags")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+    // The pipeline is built when the query runs, after the request was validated.
+    let pipeline = match query.pipeline() {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
     let selected = {
         let store = lock(&shared.store);
-        select(&store, &matchers, start, end, limit, forward)
+        if pipeline.is_empty() {
+            select(
+                &store,
+                &query.matchers,
+                |_, _| true,
+                start,
+                end,
+                limit,
+                forward,
+            )
+        } else {
+            let keep = |labels: &Labels, e: &Stored| pipeline.keeps(labels, &e.metadata, &e.line);
+            select(&store, &query.matchers, keep, start, end, limit, forward)
+        }
     };
     let lines = selected.len();
     let bytes = selected.iter().map(|(_, e)| e.line.len()).sum();
@@ -999,8 +946,13 @@ async fn push_handler(
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn label_names(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn label_names(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     shared.counts.labels.fetch_add(1, Ordering::Relaxed);
+    log_request(&shared, "/loki/api/v1/labels", &params(raw));
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
@@ -1012,21 +964,68 @@ async fn label_names(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
     axum::Json(json!({ "status": "success", "data": names })).into_response()
 }
 
+/// `GET /loki/api/v1/label/{name}/values`: the values of `name` among the streams that `query`
+/// selects (every stream without it) and that have lines in `[start, end]` (default: the hour
+/// before `end`, which defaults to now), sorted; `data` left out when there are none, as Loki's
+/// `omitempty` does. `query` must be a stream selector (Loki 2.9 and later).
 async fn label_values(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     shared.counts.label_values.fetch_add(1, Ordering::Relaxed);
+    let params = params(raw);
+    log_request(
+        &shared,
+        &format!("/loki/api/v1/label/{name}/values"),
+        &params,
+    );
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
+    let matchers = match param(&params, "query").filter(|q| !q.is_empty()) {
+        None => Vec::new(),
+        Some(q) => match parse_query(q) {
+            Ok(query) if query.is_selector() => query.matchers,
+            Ok(_) => return bad_request(logql::ONLY_MATCHERS),
+            Err(e) => return bad_request(e),
+        },
+    };
+    let now = time::now_nanos();
+    let end = match nanos(&params, "end", now) {
+        Ok(end) => end,
+        Err(_) => return bad_timestamp(&params, "end"),
+    };
+    let start = match nanos(&params, "start", end.min(now) - 3_600_000_000_000) {
+        Ok(start) => start,
+        Err(_) => return bad_timestamp(&params, "start"),
+    };
     let values: BTreeSet<String> = lock(&shared.store)
         .streams
         .values()
+        .filter(|s| matchers.iter().all(|m| m.matches(&s.labels)))
+        .filter(|s| {
+            let from = s.entries.partition_point(|e| e.ts < start);
+            s.entries.get(from).is_some_and(|e| e.ts <= end)
+        })
         .filter_map(|s| s.labels.get(&name).cloned())
         .collect();
-    axum::Json(json!({ "status": "success", "data": values })).into_response()
+    // Loki writes its struct in field order, `data` omitted when empty, and a newline.
+    let body = if values.is_empty() {
+        "{\"status\":\"success\"}\n".to_owned()
+    } else {
+        format!("{{\"status\":\"success\",\"data\":{}}}\n", json!(values))
+    };
+    ([("content-type", "application/json; charset=UTF-8")], body).into_response()
+}
+
+/// Loki's 400 for a bad `start` or `end` of a label query.
+fn bad_timestamp(params: &[(String, String)], name: &str) -> Response {
+    let value = param(params, name).unwrap_or_default();
+    bad_request(format!(
+        "could not parse '{name}' parameter: cannot parse \"{value}\" to a valid timestamp"
+    ))
 }
 
 async fn series(
@@ -1035,10 +1034,11 @@ async fn series(
     RawQuery(raw): RawQuery,
 ) -> Response {
     shared.counts.series.fetch_add(1, Ordering::Relaxed);
+    let params = params(raw);
+    log_request(&shared, "/loki/api/v1/series", &params);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
-    let params = params(raw);
     let mut matchers = Vec::new();
     for (_, selector) in params
         .iter()
@@ -1067,33 +1067,6 @@ async fn series(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selector_errors_read_like_loki() {
-        assert_eq!(
-            parse_selector(r#"{faas_function="figlet""#).unwrap_err(),
-            "parse error at line 1, col 24: syntax error: unexpected $end, expecting } or ,"
-        );
-        assert_eq!(
-            parse_selector(r#"{app=~".*"}"#).unwrap_err(),
-            EMPTY_MATCHERS
-        );
-        assert!(parse_selector(r#"{app=""}"#).is_err());
-        assert!(
-            parse_selector(r#"{app="x"} |= "y""#)
-                .unwrap_err()
-                .starts_with("simulator:")
-        );
-        assert!(
-            parse_selector(r#"{app=~"a.*"}"#)
-                .unwrap_err()
-                .starts_with("simulator:")
-        );
-        let m = parse_selector(r#"{ a = "x\"y" , b!=`z`, c=~".+" }"#).unwrap();
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0].value, "x\"y");
-        assert_eq!(m[1].op, Op::Ne);
-    }
 
     #[test]
     fn labels_print_like_prometheus() {

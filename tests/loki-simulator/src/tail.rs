@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    Labels, Matcher, ServerEpoch, Shared, Stored, bad_request, check_auth, lock, nanos, param,
-    params, parse_selector, select, time,
+    Labels, Matcher, ServerEpoch, Shared, Stored, bad_request, check_auth, lock, log_request,
+    nanos, param, params, parse_selector, select, time,
 };
 
 /// Loki's `maxEntriesPerTailResponse`.
@@ -173,10 +173,11 @@ pub(crate) async fn handler(
     RawQuery(raw): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let params = params(raw);
+    log_request(&shared, "/loki/api/v1/tail", &params);
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
-    let params = params(raw);
     let Some(query) = param(&params, "query") else {
         return bad_request("query parameter is required");
     };
@@ -258,6 +259,7 @@ fn open_session(shared: &Shared, request: TailRequest) -> Result<Arc<Session>, (
     let history = select(
         &store,
         &request.matchers,
+        |_, _| true,
         request.start,
         time::now_nanos(),
         request.limit,

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use logs_api::conformance::Backend;
-use logs_api::{Requester, Timestamp};
+use logs_api::{OutputStream, Requester, Timestamp};
 use logs_loki::{Args, LokiRequester};
 use loki_simulator::Simulator;
 
@@ -60,13 +60,32 @@ impl LokiBackend {
 
     /// Pushes `lines` for `name` in `namespace` from `pod`, stamped in order.
     pub fn push(&self, namespace: &str, name: &str, pod: &str, lines: &[&str]) {
+        self.push_stream(namespace, name, pod, OutputStream::Stdout, lines);
+    }
+
+    /// Pushes `lines` as the container's output on `stream`, with the labels Promtail's and
+    /// Alloy's Kubernetes discovery and CRI stage give it (`faas_function`, `namespace`, `pod`,
+    /// `stream`). The level is Loki's business: with [`Simulator::set_discover_log_levels`] on
+    /// (Loki 3's default), Loki attaches `detected_level` itself, as it would to a real push.
+    pub fn push_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        pod: &str,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        let stream = match stream {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        };
         let stamped: Vec<(i64, &str)> = lines.iter().map(|l| (self.next_ts(), *l)).collect();
         self.sim.push(
             &[
                 ("faas_function", name),
                 ("namespace", namespace),
                 ("pod", pod),
-                ("stream", "stdout"),
+                ("stream", stream),
             ],
             &stamped,
         );
@@ -81,5 +100,16 @@ impl Backend for LokiBackend {
 
     async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
         self.push(namespace, name, &Self::pod(name, instance), lines);
+    }
+
+    async fn write_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        instance: usize,
+        stream: OutputStream,
+        lines: &[&str],
+    ) {
+        self.push_stream(namespace, name, &Self::pod(name, instance), stream, lines);
     }
 }

@@ -16,9 +16,9 @@ async fn make() -> LokiProcess {
 }
 
 logs_api::conformance_tests!(make);
-// The filter scenarios, once logs-loki implements them: expand
-// `logs_api::conformance_filter_tests!(make);` here and make `LokiProcess::capabilities`
-// (tests/e2e/tests/e2e/support/providers.rs) say what the binary declares.
+// The filters and the functions listing, held to what the binary declares
+// (`LokiProcess::capabilities`, tests/e2e/tests/e2e/support/providers.rs).
+logs_api::conformance_filter_tests!(make);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_stops_start_up() {

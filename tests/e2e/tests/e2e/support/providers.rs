@@ -277,11 +277,13 @@ pub struct LokiProcess {
 }
 
 impl LokiProcess {
-    /// A fresh simulator.
+    /// A fresh simulator that discovers levels as Loki 3 does by default (`detected_level`
+    /// structured metadata on every pushed line).
     pub async fn start() -> LokiProcess {
         let sim = loki_simulator::Simulator::start()
             .await
             .unwrap_or_else(|e| panic!("starting the Loki simulator: {e}"));
+        sim.set_discover_log_levels(true);
         LokiProcess {
             sim,
             last: Mutex::new(0),
@@ -307,11 +309,10 @@ impl Provider for LokiProcess {
         serve(self, timeout).await
     }
 
-    /// What `LokiRequester` declares today: no filter. When logs-loki opts into the filter
-    /// scenarios (`tests/e2e/tests/e2e/loki.rs`), this says what it declares then, and the scenarios hold
-    /// the binary to it.
+    /// What `LokiRequester` declares: every filter (pushed into LogQL, applied again in
+    /// process). The filter scenarios hold the binary to it.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities::ALL
     }
 
     async fn write(&self, namespace: &str, name: &str, instance: usize, lines: &[&str]) {
