@@ -4,32 +4,9 @@
 
 use loki_simulator::{Simulator, time};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// `GET target`: status and body.
-async fn get(sim: &Simulator, target: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(sim.addr())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let req = format!("GET {target} HTTP/1.1\r\nHost: loki\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let raw = String::from_utf8(raw).unwrap_or_else(|e| panic!("{e}"));
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{raw}"));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
-}
+mod support;
+use support::get;
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -23,6 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 type Socket = WebSocketStream<TcpStream>;
 
+mod support;
+
 const QUERY: &str = r#"{faas_function="burst",namespace="openfaas-fn"}"#;
 const LABELS: [(&str, &str); 3] = [
     ("faas_function", "burst"),
@@ -135,21 +137,8 @@ async fn stored(sim: &Simulator) -> usize {
         time::now_nanos() - 600_000_000_000,
         time::now_nanos() + 600_000_000_000,
     );
-    let mut tcp = TcpStream::connect(sim.addr())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tcp.write_all(
-        format!("GET {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let raw = String::from_utf8_lossy(&raw);
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let (_, body) = support::get(sim, &target).await;
+    let body = body.as_str();
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
     v["data"]["result"]
         .as_array()
