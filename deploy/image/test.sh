@@ -14,7 +14,7 @@
 #                    pointing at an unused loopback port)
 #   logs-loki        an https Loki URL on an unused loopback port: starts only with the image's CA bundle
 # Finally `<tool> run --version` is tried; where the runtime cannot start containers (crun cannot
-# set rlimits inside some sandboxes) that step is reported as skipped: the chroot run proves the
+# set rlimits inside some sandboxes) that is printed as a note: the chroot run above proves the
 # same root filesystem and entrypoint.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
