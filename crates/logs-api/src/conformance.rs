@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::filter::Capabilities;
 use crate::message::OutputStream;
 use crate::request::NamespacePolicy;
-use crate::requester::{Capabilities, Requester};
+use crate::requester::Requester;
 use crate::server::{Config, RunningServer, Server};
 use crate::testing::{Response, get, open, open_with_receive_buffer};
 use crate::time::Timestamp;

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::level::{Severity, severity_of};
-use crate::message::{Message, OutputStream};
-use crate::requester::{Capabilities, LogStream};
+use crate::message::{LogStream, Message, OutputStream};
 
 /// The longest `regexp` pattern accepted, in bytes.
 pub const REGEXP_MAX_LEN: usize = 1024;
@@ -21,6 +20,34 @@ pub const REGEXP_MAX_LEN: usize = 1024;
 pub const REGEXP_SIZE_LIMIT: usize = 1 << 20;
 /// The lazy DFA cache limit of a `regexp` (the `regex` crate's `dfa_size_limit`).
 pub const REGEXP_DFA_SIZE_LIMIT: usize = 2 << 20;
+
+/// Which optional request features a backend honours. The handler answers `422` naming the
+/// parameter when a request uses one its backend did not declare, rather than an unfiltered
+/// (or silently empty) answer.
+///
+/// The default declares nothing: a backend opts in to each filter once it implements it.
+/// Construct with struct update syntax (`Capabilities { level: true, ..Default::default() }`)
+/// so fields added later default to `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `level=`: the backend keeps only messages at that severity or worse, before `tail`
+    /// and while following.
+    pub level: bool,
+    /// `stream=`: the backend knows each message's output stream and keeps only the one asked
+    /// for.
+    pub stream: bool,
+    /// `grep=` and `regexp=`: the backend keeps only messages whose text matches.
+    pub text: bool,
+}
+
+impl Capabilities {
+    /// Every filter.
+    pub const ALL: Capabilities = Capabilities {
+        level: true,
+        stream: true,
+        text: true,
+    };
+}
 
 /// What a request keeps of a function's messages. Every part is optional; an empty filter
 /// keeps everything.

@@ -11,8 +11,9 @@ use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 
 use crate::error::Error;
-use crate::http::{HandlerConfig, plain};
+use crate::handler_config::HandlerConfig;
 use crate::metrics::Metrics;
+use crate::reply::plain;
 use crate::request::{is_dns1123_label, resolve_namespace};
 use crate::requester::Requester;
 

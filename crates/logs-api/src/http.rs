@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,27 +22,13 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::auth::BasicAuth;
 use crate::error::Error;
+use crate::handler_config::HandlerConfig;
+use crate::message::LogStream;
 use crate::metrics::Metrics;
 use crate::readiness::{Outcome, Readiness};
-use crate::request::{NamespacePolicy, parse_supported};
-use crate::requester::{LogStream, Requester};
-
-/// What the handler needs besides the requester.
-#[derive(Clone, Debug)]
-pub struct HandlerConfig {
-    /// The longest a response may stream. A follow stream then ends cleanly; a history
-    /// (`follow=false`) that is not complete by then is aborted without the terminating chunk.
-    pub timeout: Duration,
-    /// The longest the backend may take to start answering (`Requester::query`, before the
-    /// first byte); past it the answer is `500`. The shorter of this and `timeout` applies.
-    pub first_byte_timeout: Duration,
-    /// The longest `/healthz/ready` waits for the backend's readiness check; past it, `503`.
-    pub ready_timeout: Duration,
-    /// Which namespaces requests may read.
-    pub namespaces: NamespacePolicy,
-    /// Basic auth for every route but `/healthz`, when set.
-    pub auth: Option<BasicAuth>,
-}
+use crate::reply::plain;
+use crate::request::parse_supported;
+use crate::requester::Requester;
 
 /// Shared state of all routes.
 #[derive(Clone)]
@@ -99,19 +85,6 @@ pub fn router(
         .route("/healthz/ready", get(ready))
         .with_state(state)
         .merge(protected)
-}
-
-pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
-    let mut body = body.into();
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    let mut res = (status, body).into_response();
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
 }
 
 /// What the basic-auth layer needs: the credentials, and the metrics that count a refused log
@@ -381,8 +354,10 @@ impl http_body::Body for LogBody {
 mod tests {
     use super::*;
     use crate::memory::MemoryRequester;
+    use crate::request::NamespacePolicy;
     use crate::time::Timestamp;
     use http_body_util::BodyExt;
+    use std::time::Duration;
     use tower::ServiceExt;
 
     fn app(requester: MemoryRequester) -> Router {

@@ -19,6 +19,7 @@ pub mod conformance;
 mod error;
 mod filter;
 mod functions;
+mod handler_config;
 mod http;
 pub mod level;
 mod memory;
@@ -27,6 +28,7 @@ mod metrics;
 mod readiness;
 #[cfg(feature = "test-util")]
 pub mod reliability;
+mod reply;
 mod request;
 mod requester;
 mod server;
@@ -39,20 +41,21 @@ mod viewer;
 pub use auth::{AuthError, BasicAuth};
 pub use error::{BoxError, Error, Result};
 pub use filter::{
-    Filter, REGEXP_DFA_SIZE_LIMIT, REGEXP_MAX_LEN, REGEXP_SIZE_LIMIT, TailBuffer, filter_stream,
-    last_matching,
+    Capabilities, Filter, REGEXP_DFA_SIZE_LIMIT, REGEXP_MAX_LEN, REGEXP_SIZE_LIMIT, TailBuffer,
+    filter_stream, last_matching,
 };
 pub use functions::FUNCTIONS_PATH;
-pub use http::{HandlerConfig, router};
+pub use handler_config::HandlerConfig;
+pub use http::router;
 pub use level::Severity;
 pub use memory::MemoryRequester;
-pub use message::{Message, OutputStream, trim_line_end};
+pub use message::{LogStream, Message, OutputStream, trim_line_end};
 pub use metrics::Metrics;
 pub use request::{
     FORBIDDEN_NAMESPACE, NamespacePolicy, Request, is_dns1123_label, is_dns1123_subdomain,
     parse_query,
 };
-pub use requester::{Capabilities, LogStream, Requester};
+pub use requester::Requester;
 pub use server::{
     Config, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_READY_TIMEOUT, RunningServer, ServeError, Server,
     ServerArgs, init_tracing, parse_duration, serve, shutdown_signal,

@@ -9,9 +9,11 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::error::Result;
+use crate::filter::Capabilities;
+use crate::message::LogStream;
 use crate::message::{Message, OutputStream};
 use crate::request::Request;
-use crate::requester::{Capabilities, LogStream, Requester};
+use crate::requester::Requester;
 use crate::time::Timestamp;
 
 /// One function's log.

@@ -3,7 +3,15 @@
 
 use std::sync::Arc;
 
+use futures::stream::BoxStream;
+
+use crate::error::Result;
 use crate::time::Timestamp;
+
+/// The messages answering one request. An `Err` item after the first message aborts the
+/// response (no terminating chunk); dropping the stream must cancel everything the backend
+/// started for it (tasks, connections, file handles).
+pub type LogStream = BoxStream<'static, Result<Message>>;
 
 /// Which output of the process a line came from, where the backend knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -130,7 +130,7 @@ impl Readiness {
 mod tests {
     use super::*;
     use crate::error::Result;
-    use crate::requester::LogStream;
+    use crate::message::LogStream;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::time::Instant;
 

@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::filter::Filter;
+use crate::filter::{Capabilities, Filter};
 use crate::level::Severity;
 use crate::message::OutputStream;
-use crate::requester::Capabilities;
 use crate::time::Timestamp;
 
 /// A validated request for one function's logs.

@@ -1,43 +1,9 @@
 //! The one trait a backend implements.
 
-use futures::stream::BoxStream;
-
 use crate::error::Result;
-use crate::message::Message;
+use crate::filter::Capabilities;
+use crate::message::LogStream;
 use crate::request::Request;
-
-/// The messages answering one request. An `Err` item after the first message aborts the
-/// response (no terminating chunk); dropping the stream must cancel everything the backend
-/// started for it (tasks, connections, file handles).
-pub type LogStream = BoxStream<'static, Result<Message>>;
-
-/// Which optional request features a backend honours. The handler answers `422` naming the
-/// parameter when a request uses one its backend did not declare, rather than an unfiltered
-/// (or silently empty) answer.
-///
-/// The default declares nothing: a backend opts in to each filter once it implements it.
-/// Construct with struct update syntax (`Capabilities { level: true, ..Default::default() }`)
-/// so fields added later default to `false`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    /// `level=`: the backend keeps only messages at that severity or worse, before `tail`
-    /// and while following.
-    pub level: bool,
-    /// `stream=`: the backend knows each message's output stream and keeps only the one asked
-    /// for.
-    pub stream: bool,
-    /// `grep=` and `regexp=`: the backend keeps only messages whose text matches.
-    pub text: bool,
-}
-
-impl Capabilities {
-    /// Every filter.
-    pub const ALL: Capabilities = Capabilities {
-        level: true,
-        stream: true,
-        text: true,
-    };
-}
 
 /// A log backend: journald, the Kubernetes API, Loki, or an in-memory store.
 #[async_trait::async_trait]

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, BasicAuth};
-use crate::http::{HandlerConfig, router};
+use crate::handler_config::HandlerConfig;
+use crate::http::router;
 use crate::metrics::Metrics;
 use crate::request::{FORBIDDEN_NAMESPACE, NamespacePolicy, is_dns1123_label};
 use crate::requester::Requester;

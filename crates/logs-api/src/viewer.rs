@@ -16,7 +16,7 @@ use http::header::{
 };
 use http::{HeaderValue, StatusCode};
 
-use crate::http::plain;
+use crate::reply::plain;
 
 /// One embedded file of the page.
 struct Asset {

@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::{
     NAMESPACE, OTHER_NAMESPACE, Provider, Target, WAIT, fetch, ndjson, texts, unique_name,
 };
+use crate::filter::Capabilities;
 use crate::message::OutputStream;
-use crate::requester::Capabilities;
 use crate::testing::{Response, get, open, send};
 
 const OUT: OutputStream = OutputStream::Stdout;

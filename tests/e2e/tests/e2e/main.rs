@@ -6,5 +6,6 @@ mod flags;
 mod journald;
 mod kubernetes;
 mod loki;
+mod modules;
 mod support;
 mod workspace;
