@@ -238,6 +238,19 @@ pub fn namespace_only_selector(labels: &LabelNames, namespace: &str) -> String {
     q
 }
 
+/// `{namespace="ns",function=""}`: the streams of a namespace **without** a function label,
+/// whose function-label values are none. The functions listing asks for them to tell a Loki
+/// that honours the label-values `query` (it answers nothing) from one that ignores it (Loki
+/// before 2.9 answers every namespace's values).
+pub fn no_function_selector(labels: &LabelNames, namespace: &str) -> String {
+    let mut q = namespace_only_selector(labels, namespace);
+    q.pop();
+    q.push(',');
+    q.push_str(&labels.function);
+    q.push_str("=\"\"}");
+    q
+}
+
 /// The selector of a namespace's shared live reader: every function's lines in `namespace`,
 /// `{function=~".+",namespace="ns"}`. Streams without the function label are not functions'
 /// and stay out.

@@ -9,6 +9,9 @@ use crate::config::{Args, Config, ConfigError};
 use crate::feed::Feeds;
 use crate::stream::LokiStream;
 
+/// The `501` of the functions listing when Loki ignores the label-values `query`.
+const IGNORED_QUERY: &str = "this provider cannot list functions: its Loki ignores the query of the label-values API (Loki before 2.9)";
+
 /// Answers log requests from Loki.
 pub struct LokiRequester {
     loki: Arc<Loki>,
@@ -65,19 +68,34 @@ impl Requester for LokiRequester {
     /// The values of the function label among the streams of `namespace` with lines in the
     /// look-back (`--loki-look-back`), from Loki's label-values API with the namespace as a
     /// selector: `GET /loki/api/v1/label/<function>/values?query={<namespace>="ns"}`.
+    ///
+    /// A Loki before 2.9 ignores `query` and would answer the functions of every namespace. So
+    /// the same request is made for the namespace's streams without a function label, which
+    /// have no values: any answer there means `query` was ignored, and nothing is listed.
     async fn functions(&self, namespace: &str) -> Result<Vec<String>, Error> {
         let end = Timestamp::now().unix_nanos();
-        let look_back = i64::try_from(self.config.look_back.as_nanos()).unwrap_or(i64::MAX);
-        let query = crate::query::namespace_only_selector(&self.config.labels, namespace);
-        self.loki
-            .label_values(
-                &self.config.labels.function,
-                &query,
-                end.saturating_sub(look_back),
-                end,
-            )
-            .await
-            .map_err(|e| Error::backend(format!("asking Loki for the functions of {query}"), e))
+        let start =
+            end.saturating_sub(i64::try_from(self.config.look_back.as_nanos()).unwrap_or(i64::MAX));
+        let labels = &self.config.labels;
+        let query = crate::query::namespace_only_selector(labels, namespace);
+        let probe = crate::query::no_function_selector(labels, namespace);
+        let (names, leaked) = futures::future::join(
+            self.loki.label_values(&labels.function, &query, start, end),
+            self.loki.label_values(&labels.function, &probe, start, end),
+        )
+        .await;
+        let names = names
+            .map_err(|e| Error::backend(format!("asking Loki for the functions of {query}"), e))?;
+        let leaked = leaked
+            .map_err(|e| Error::backend(format!("asking Loki for the functions of {probe}"), e))?;
+        if !leaked.is_empty() {
+            tracing::warn!(
+                query = %probe,
+                "Loki ignored the query of its label-values API (Loki before 2.9): not listing functions, which would name other namespaces' functions"
+            );
+            return Err(Error::Unsupported(IGNORED_QUERY.to_owned()));
+        }
+        Ok(names)
     }
 
     /// Ready when Loki answers `GET /loki/api/v1/labels` for our tenant and credentials.

@@ -510,13 +510,30 @@ async fn functions_come_from_lokis_label_values_for_the_namespace() {
         .unwrap_or_else(|e| panic!("{}", e.chain()));
     names.sort();
     assert_eq!(names, ["env", "figlet"]);
-    let asked = b
-        .sim
-        .request_log()
-        .pop()
-        .unwrap_or_else(|| panic!("no request"));
-    assert_eq!(asked.path, "/loki/api/v1/label/faas_function/values");
-    assert_eq!(asked.param("query"), Some(r#"{namespace="openfaas-fn"}"#));
+    let log = b.sim.request_log();
+    let mut queries: Vec<(&str, Option<&str>)> = log
+        .iter()
+        .map(|r| (r.path.as_str(), r.param("query")))
+        .collect();
+    queries.sort();
+    let values = "/loki/api/v1/label/faas_function/values";
+    assert_eq!(
+        queries,
+        [
+            (
+                values,
+                Some(r#"{namespace="openfaas-fn",faas_function=""}"#)
+            ),
+            (values, Some(r#"{namespace="openfaas-fn"}"#)),
+        ],
+        "the listing and its probe, nothing else"
+    );
+    let Some(asked) = log
+        .iter()
+        .find(|r| r.param("query") == Some(r#"{namespace="openfaas-fn"}"#))
+    else {
+        panic!("{queries:?}");
+    };
     let (start, end) = (
         asked.param("start").and_then(|s| s.parse::<i64>().ok()),
         asked.param("end").and_then(|s| s.parse::<i64>().ok()),
@@ -543,4 +560,34 @@ async fn functions_come_from_lokis_label_values_for_the_namespace() {
         Err(e) => e,
     };
     assert!(e.chain().contains("no org id"), "{}", e.chain());
+}
+
+/// A Loki before 2.9 ignores the label-values `query` and answers every namespace's functions:
+/// the provider notices (its probe for streams without a function label gets values) and lists
+/// nothing, rather than naming another namespace's functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loki_that_ignores_the_label_values_query_lists_nothing() {
+    let b = LokiBackend::start().await;
+    b.push(NAMESPACE, "figlet", "figlet-1", &["a"]);
+    b.push("team-b", "secret-fn", "secret-fn-1", &["c"]);
+    b.sim.set_label_values_ignore_query(true);
+    let msg = match b.requester.functions(NAMESPACE).await {
+        Err(logs_api::Error::Unsupported(msg)) => msg,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(msg.contains("Loki before 2.9"), "{msg}");
+    assert!(!msg.contains("secret-fn"), "{msg}");
+    // A Loki that honours the query, with streams of the namespace that carry no function
+    // label, still lists.
+    b.sim.set_label_values_ignore_query(false);
+    b.sim.push(
+        &[("namespace", NAMESPACE), ("job", "ingress")],
+        &[(logs_api::Timestamp::now().unix_nanos(), "not a function")],
+    );
+    let names = b
+        .requester
+        .functions(NAMESPACE)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.chain()));
+    assert_eq!(names, ["figlet"]);
 }

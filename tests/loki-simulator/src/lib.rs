@@ -24,7 +24,8 @@
 //!   a ping every second; see the `tail` module), and `max_concurrent_tail_requests` per tenant
 //!   refused with Loki's close frame ([`tail_limit_error`]).
 //! - `GET /loki/api/v1/labels`, `/loki/api/v1/label/{name}/values` (with a `query` selector and
-//!   `start`/`end`, as Loki 2.9+), `/loki/api/v1/series`.
+//!   `start`/`end`, as Loki 2.9+, or ignoring `query` as older Lokis do:
+//!   [`Simulator::set_label_values_ignore_query`]), `/loki/api/v1/series`.
 //! - `X-Scope-OrgID` and `Authorization` checks (401 `no org id`), queued error answers,
 //!   requests counted per endpoint ([`Simulator::requests`]) and logged with their parameters
 //!   ([`Simulator::request_log`], [`Simulator::sent_queries`]), and faults:
@@ -165,6 +166,8 @@ pub(crate) struct Shared {
     epoch: AtomicU64,
     /// Loki's `discover_log_levels`: add `detected_level` metadata to pushed lines.
     discover_levels: AtomicBool,
+    /// Label values answered as before Loki 2.9: the `query` parameter is not read.
+    label_values_ignore_query: AtomicBool,
     /// The latest requests, oldest first (at most [`REQUEST_LOG_LIMIT`]).
     log: Mutex<VecDeque<LoggedRequest>>,
 }
@@ -304,6 +307,7 @@ impl Simulator {
             queries_stalled: watch::channel(false).0,
             epoch: AtomicU64::new(0),
             discover_levels: AtomicBool::new(false),
+            label_values_ignore_query: AtomicBool::new(false),
             log: Mutex::new(VecDeque::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -399,6 +403,15 @@ impl Simulator {
     /// fixtures in `tests/fixtures/loki/` were captured from.
     pub fn set_discover_log_levels(&self, on: bool) {
         self.shared.discover_levels.store(on, Ordering::Relaxed);
+    }
+
+    /// Answers `GET /loki/api/v1/label/{name}/values` as Loki did before 2.9, whose handler
+    /// read only `start` and `end`: a `query` is ignored (not even parsed), so the values come
+    /// from every stream of the tenant, whatever namespace the query named.
+    pub fn set_label_values_ignore_query(&self, on: bool) {
+        self.shared
+            .label_values_ignore_query
+            .store(on, Ordering::Relaxed);
     }
 
     /// The latest requests received (at most [`REQUEST_LOG_LIMIT`]), oldest first.
@@ -984,7 +997,9 @@ async fn label_values(
     if let Err(r) = check_auth(&shared, &headers) {
         return r;
     }
-    let matchers = match param(&params, "query").filter(|q| !q.is_empty()) {
+    let query = param(&params, "query")
+        .filter(|q| !q.is_empty() && !shared.label_values_ignore_query.load(Ordering::Relaxed));
+    let matchers = match query {
         None => Vec::new(),
         Some(q) => match parse_query(q) {
             Ok(query) if query.is_selector() => query.matchers,

@@ -318,3 +318,45 @@ async fn label_values_with_a_selector_and_a_time_range() {
         )
     );
 }
+
+/// Before Loki 2.9 the label-values handler read only `start` and `end`: a `query` naming one
+/// namespace still got the values of every namespace, and a malformed one was not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_loki_answers_label_values_from_every_stream() {
+    let sim = Simulator::start().await.unwrap_or_else(|e| panic!("{e}"));
+    sim.set_label_values_ignore_query(true);
+    let t = base();
+    let fun = |name: &'static str, ns: &'static str| [("faas_function", name), ("namespace", ns)];
+    sim.push(&fun("figlet", "openfaas-fn"), &[(t, "a")]);
+    sim.push(&fun("other", "team-b"), &[(t, "c")]);
+    for query in [
+        r#"{namespace="openfaas-fn"}"#,
+        r#"{namespace="openfaas-fn""#,
+    ] {
+        let target = format!(
+            "/loki/api/v1/label/faas_function/values?query={}&start={}&end={}",
+            enc(query),
+            t - 3_600_000_000_000,
+            t + 1_000
+        );
+        assert_eq!(
+            get(&sim, &target).await,
+            (
+                200,
+                "{\"status\":\"success\",\"data\":[\"figlet\",\"other\"]}\n".to_owned()
+            ),
+            "{query}"
+        );
+    }
+    sim.set_label_values_ignore_query(false);
+    let target = format!(
+        "/loki/api/v1/label/faas_function/values?query={}&start={}&end={}",
+        enc(r#"{namespace="openfaas-fn"}"#),
+        t - 3_600_000_000_000,
+        t + 1_000
+    );
+    assert_eq!(
+        get(&sim, &target).await.1,
+        "{\"status\":\"success\",\"data\":[\"figlet\"]}\n"
+    );
+}
