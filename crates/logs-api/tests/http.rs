@@ -464,8 +464,12 @@ impl Requester for Stubborn {
     }
 }
 
-#[tokio::test]
-async fn the_deadline_ends_a_stream_whose_backend_ignores_cancellation() {
+/// A [`Stubborn`] backend behind a 1 s deadline, asked `target`: the answer, which the deadline
+/// must end (not before 0.9 s, well within 15 s), the server, and whether the backend's stream
+/// was dropped by then.
+async fn stubborn_until_the_deadline(
+    target: &str,
+) -> (logs_api::testing::Response, RunningServer, bool) {
     let dropped = Arc::new(AtomicBool::new(false));
     let server = serve(
         Stubborn {
@@ -475,51 +479,34 @@ async fn the_deadline_ends_a_stream_whose_backend_ignores_cancellation() {
     )
     .await;
     let started = Instant::now();
-    let res = tokio::time::timeout(
-        Duration::from_secs(15),
-        get(server.addr, "/system/logs?name=figlet&follow=true"),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the deadline did not end the stream"))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let res = tokio::time::timeout(Duration::from_secs(15), get(server.addr, target))
+        .await
+        .unwrap_or_else(|_| panic!("the deadline did not end {target}"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(started.elapsed() >= Duration::from_millis(900));
+    let dropped = dropped.load(Ordering::SeqCst);
+    (res, server, dropped)
+}
+
+#[tokio::test]
+async fn the_deadline_ends_a_stream_whose_backend_ignores_cancellation() {
+    let (res, _server, dropped) =
+        stubborn_until_the_deadline("/system/logs?name=figlet&follow=true").await;
     assert!(res.complete, "the deadline ends the body cleanly");
     assert_eq!(res.messages().len(), 1);
-    assert!(
-        dropped.load(Ordering::SeqCst),
-        "the backend stream is dropped at the deadline"
-    );
+    assert!(dropped, "the backend stream is dropped at the deadline");
 }
 
 #[tokio::test]
 async fn a_history_cut_by_the_deadline_is_aborted_without_the_terminating_chunk() {
-    let dropped = Arc::new(AtomicBool::new(false));
-    let server = serve(
-        Stubborn {
-            dropped: dropped.clone(),
-        },
-        Duration::from_secs(1),
-    )
-    .await;
-    let started = Instant::now();
-    let res = tokio::time::timeout(
-        Duration::from_secs(15),
-        get(server.addr, "/system/logs?name=figlet"),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the deadline did not end the history"))
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(started.elapsed() >= Duration::from_millis(900));
+    let (res, server, dropped) = stubborn_until_the_deadline("/system/logs?name=figlet").await;
     assert_eq!(res.status, 200);
     assert!(
         !res.complete,
         "a history cut by the deadline must not end with the terminating chunk"
     );
     assert_eq!(res.messages().len(), 1);
-    assert!(
-        dropped.load(Ordering::SeqCst),
-        "the backend stream is dropped"
-    );
+    assert!(dropped, "the backend stream is dropped");
     assert_eq!(server.metrics.stream_aborts(), 1);
     assert_eq!(
         server.metrics.backend_errors(),

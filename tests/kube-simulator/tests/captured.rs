@@ -48,6 +48,16 @@ fn json(text: &str) -> Value {
 
 /// The fixture pod: `figlet-abc` in `openfaas-fn`, lines 1..4, the last two at 00:00:00 and
 /// 00:00:01 on 2026-01-01.
+/// `GET target` from the simulator, its body read as JSON.
+async fn get_json(sim: &Simulator, target: &str) -> Value {
+    json(
+        &get(sim.addr(), target)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text(),
+    )
+}
+
 async fn simulator() -> Simulator {
     let sim = Simulator::start()
         .await
@@ -449,12 +459,7 @@ async fn each_container_of_a_pod_has_its_own_log() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.text(), "function line\n");
-    let pod = json(
-        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods/annfn-1")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let pod = get_json(&sim, "/api/v1/namespaces/openfaas-fn/pods/annfn-1").await;
     let statuses = pod["status"]["containerStatuses"].clone();
     assert_eq!(statuses[1]["name"], "annfn");
     assert_eq!(statuses[1]["restartCount"], 1);
@@ -506,12 +511,7 @@ async fn init_containers_are_named_and_readable() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((r.status, r.text()), (200, "init line\n".to_owned()));
-    let pod = json(
-        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/pods/initfn-1")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let pod = get_json(&sim, "/api/v1/namespaces/openfaas-fn/pods/initfn-1").await;
     assert_eq!(
         pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
         "PodInitializing"
@@ -600,12 +600,7 @@ async fn a_watch_from_a_compacted_version_expires() {
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or_else(|| panic!("no resourceVersion: {v}"))
     };
-    let before = rv(&json(
-        &get(sim.addr(), list)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    ));
+    let before = rv(&get_json(&sim, list).await);
     sim.set_state("openfaas-fn", "figlet-abc", ContainerState::Running);
     sim.compact();
     let mut old = open(
@@ -621,12 +616,7 @@ async fn a_watch_from_a_compacted_version_expires() {
     assert_eq!(event["object"]["reason"], "Expired");
     let end = tokio::time::timeout(Duration::from_secs(10), old.next_line()).await;
     assert!(matches!(end, Ok(Ok(None))), "the watch ends: {end:?}");
-    let now = rv(&json(
-        &get(sim.addr(), list)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    ));
+    let now = rv(&get_json(&sim, list).await);
     assert!(now > before);
     let mut fresh = open(
         sim.addr(),
@@ -747,28 +737,13 @@ async fn event_lists_match_the_apiserver() {
     }
     // Both field selectors a client uses together, and one that no event matches.
     let both = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DPod%2CinvolvedObject.name%3Dfiglet-abc";
-    let got = json(
-        &get(sim.addr(), both)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let got = get_json(&sim, both).await;
     assert_eq!(got["items"].as_array().map(Vec::len), Some(2));
     let all_pods = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DPod";
-    let got = json(
-        &get(sim.addr(), all_pods)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let got = get_json(&sim, all_pods).await;
     assert_eq!(got["items"].as_array().map(Vec::len), Some(3));
     let nodes = "/api/v1/namespaces/openfaas-fn/events?fieldSelector=involvedObject.kind%3DNode";
-    let got = json(
-        &get(sim.addr(), nodes)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let got = get_json(&sim, nodes).await;
     assert_eq!(got["items"], serde_json::json!([]));
 }
 
@@ -776,12 +751,7 @@ async fn event_lists_match_the_apiserver() {
 async fn an_event_watch_matches_the_apiserver() {
     let sim = simulator().await;
     let (_, backoff) = record_captured_events(&sim);
-    let list = json(
-        &get(sim.addr(), "/api/v1/namespaces/openfaas-fn/events")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let list = get_json(&sim, "/api/v1/namespaces/openfaas-fn/events").await;
     let rv = list["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or_else(|| panic!("{list}"))
@@ -929,12 +899,7 @@ async fn metadata_only_lists_carry_the_pods_metadata() {
     );
     sim.set_label("openfaas-fn", "not-a-function", "faas_function", "");
     let target = "/api/v1/namespaces/openfaas-fn/pods?labelSelector=faas_function%3Dfiglet";
-    let full = json(
-        &get(sim.addr(), target)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text(),
-    );
+    let full = get_json(&sim, target).await;
     let res = get_with(sim.addr(), target, &[("Accept", METADATA_LIST)])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1038,12 +1003,7 @@ async fn lists_page_with_limit_and_continue() {
     let mut target = "/api/v1/namespaces/openfaas-fn/events?limit=2".to_owned();
     let mut pages = 0;
     loop {
-        let page = json(
-            &get(sim.addr(), &target)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .text(),
-        );
+        let page = get_json(&sim, &target).await;
         pages += 1;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         assert!(items.len() <= 2);

@@ -2,13 +2,11 @@
 //! file: every conformance scenario (base and filters) over HTTP, the binary contract and
 //! SIGTERM mid-stream.
 
-use std::time::Duration;
-
 use crate::support::binaries::Binary;
-use crate::support::contract::{self, GRACE, Setup};
-use crate::support::providers::{KubeProcess, Launch, go_duration};
+use crate::support::contract::{self, Setup};
+use crate::support::providers::{KubeProcess, Launch, sigterm_mid_follow};
 use logs_api::conformance::{NAMESPACE, Provider};
-use logs_api::testing::{get, open};
+use logs_api::testing::get;
 
 async fn make() -> KubeProcess {
     KubeProcess::start().await
@@ -29,25 +27,7 @@ async fn basic_auth_from_secret_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_ends_it_cleanly_and_exits_0() {
-    let kube = KubeProcess::start().await;
-    kube.write(NAMESPACE, "figlet", 0, &["before"]).await;
-    let provider = kube
-        .setup()
-        .start(&["--shutdown-grace", &go_duration(GRACE)], &[])
-        .await;
-    let mut stream = open(provider.addr, "/system/logs?name=figlet&follow=true")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        stream.next_message(Duration::from_secs(15)).await["text"],
-        "before"
-    );
-    kube.write(NAMESPACE, "figlet", 1, &["live"]).await;
-    assert_eq!(
-        stream.next_message(Duration::from_secs(15)).await["text"],
-        "live"
-    );
-    contract::sigterm_ends_the_stream_cleanly(provider, stream).await;
+    sigterm_mid_follow(&KubeProcess::start().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

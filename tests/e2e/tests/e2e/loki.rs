@@ -2,14 +2,11 @@
 //! binary contract, SIGTERM mid-stream, and what is specific to it (its flags, tenant and
 //! token).
 
-use std::time::Duration;
-
 use crate::support::binaries::Binary;
-use crate::support::contract::{self, GRACE, Setup};
-use crate::support::providers::{Launch, LokiProcess, go_duration};
+use crate::support::contract::{self, Setup};
+use crate::support::providers::{Launch, LokiProcess, sigterm_mid_follow};
 use logs_api::Timestamp;
-use logs_api::conformance::{NAMESPACE, Provider};
-use logs_api::testing::{get, open};
+use logs_api::testing::get;
 
 async fn make() -> LokiProcess {
     LokiProcess::start().await
@@ -32,25 +29,7 @@ async fn basic_auth_from_secret_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_ends_it_cleanly_and_exits_0() {
-    let loki = LokiProcess::start().await;
-    loki.write(NAMESPACE, "figlet", 0, &["before"]).await;
-    let provider = loki
-        .setup()
-        .start(&["--shutdown-grace", &go_duration(GRACE)], &[])
-        .await;
-    let mut stream = open(provider.addr, "/system/logs?name=figlet&follow=true")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        stream.next_message(Duration::from_secs(15)).await["text"],
-        "before"
-    );
-    loki.write(NAMESPACE, "figlet", 1, &["live"]).await;
-    assert_eq!(
-        stream.next_message(Duration::from_secs(15)).await["text"],
-        "live"
-    );
-    contract::sigterm_ends_the_stream_cleanly(provider, stream).await;
+    sigterm_mid_follow(&LokiProcess::start().await).await;
 }
 
 #[tokio::test]

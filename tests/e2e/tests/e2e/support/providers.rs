@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use logs_api::conformance::{NAMESPACE, OTHER_NAMESPACE, Provider, Target};
+use logs_api::testing::open;
 use logs_api::{Capabilities, OutputStream, Timestamp};
 use logs_journald::export::{ExportEntry, journal_remote, write_entry};
 
 use crate::support::binaries::Binary;
-use crate::support::contract::Setup;
+use crate::support::contract::{self, GRACE, Setup};
 use crate::support::process::arg;
 
 /// A provider whose server is a release binary: how it is started over this log source.
@@ -29,6 +30,33 @@ pub trait Launch: Provider {
     /// The executable, with the flags and environment that point it at this source, as a user
     /// would give them.
     fn setup(&self) -> Setup;
+}
+
+/// SIGTERM while a follow stream over `source` is delivering: the binary, started with
+/// `--shutdown-grace` [`GRACE`], has sent a history line and a live one; then
+/// [`contract::sigterm_ends_the_stream_cleanly`] holds it to the clean end.
+///
+/// # Panics
+/// On any failed check.
+pub async fn sigterm_mid_follow(source: &impl Launch) {
+    source.write(NAMESPACE, "figlet", 0, &["before"]).await;
+    let provider = source
+        .setup()
+        .start(&["--shutdown-grace", &go_duration(GRACE)], &[])
+        .await;
+    let mut stream = open(provider.addr, "/system/logs?name=figlet&follow=true")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stream.next_message(Duration::from_secs(15)).await["text"],
+        "before"
+    );
+    source.write(NAMESPACE, "figlet", 1, &["live"]).await;
+    assert_eq!(
+        stream.next_message(Duration::from_secs(15)).await["text"],
+        "live"
+    );
+    contract::sigterm_ends_the_stream_cleanly(provider, stream).await;
 }
 
 /// `timeout` as a Go duration (`--timeout`'s format): whole seconds, else milliseconds.
